@@ -1,0 +1,30 @@
+/**
+ * What a server handler knows about its call: the method, request headers, response headers and
+ * trailers it may set, and the deadline.
+ *
+ * @since 0.1.0
+ */
+import type { DescMethod } from "@bufbuild/protobuf"
+import * as Context from "effect/Context"
+
+/** The call a handler is serving. Headers and trailers it sets are sent with the response. */
+export interface HandlerContext {
+  readonly method: DescMethod
+  /** `connect`, `grpc` or `grpc_web`. */
+  readonly protocol: string
+  readonly requestHeaders: Headers
+  readonly responseHeaders: Headers
+  readonly responseTrailers: Headers
+  /** Absolute deadline in epoch milliseconds, or `undefined` when the call has none. */
+  readonly deadline: number | undefined
+  /** Milliseconds left before the deadline, or `undefined`. */
+  readonly timeRemaining: () => number | undefined
+  /** The client's address when the platform knows it. */
+  readonly peer?: string | undefined
+}
+
+/**
+ * The current server call, provided to handlers and interceptors. Client calls made while it is
+ * present inherit its deadline.
+ */
+export class CurrentCall extends Context.Service<CurrentCall, HandlerContext>()("@connect-effect/core/CurrentCall") {}

@@ -1,0 +1,78 @@
+/**
+ * The universal HTTP seam between the protocol code in core and the platform adapters
+ * (Node, Bun, fetch, in-memory). Platform packages turn sockets into these shapes; core
+ * never touches a socket.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as Context from "effect/Context"
+import type { ConnectError } from "./ConnectError.ts"
+
+/**
+ * An incoming request as the router sees it. `headers` are lower-cased web `Headers`
+ * (no HTTP/2 pseudo-headers). `body` emits the raw request bytes; it fails with a
+ * `ConnectError` (code `canceled`/`unavailable`) when the peer resets the exchange.
+ */
+export interface ServerRequest {
+  readonly method: string
+  /** Path plus query, e.g. `/pkg.Service/Method?connect=v1`. */
+  readonly url: string
+  readonly headers: Headers
+  readonly httpVersion: "1.1" | "2"
+  readonly body: Stream.Stream<Uint8Array, ConnectError>
+  /**
+   * Reads the whole body into one buffer, failing with `resource_exhausted` past
+   * `maxBytes`. Adapters implement it without a Stream on the hot path.
+   */
+  readonly readAll: (maxBytes: number) => Effect.Effect<Uint8Array, ConnectError>
+  /** An AbortSignal-free way to learn that the peer went away: resolves when the exchange is closed early. */
+  readonly onPeerClose?: ((f: () => void) => void) | undefined
+}
+
+/**
+ * Where the router writes its response. Calls happen in this order:
+ * `head` once, `write` any number of times, `end` once (with trailers for protocols that
+ * use HTTP trailers). An adapter must tolerate `end` without `head` being called
+ * (it then sends `200` with no headers).
+ */
+export interface ResponseWriter {
+  /** Sends status and headers. With `body` given, it is also the whole body and the response ends (unary fast path). */
+  readonly head: (status: number, headers: Headers, body?: Uint8Array) => void
+  /** Writes bytes; the effect completes when the transport can take more (backpressure). */
+  readonly write: (chunk: Uint8Array) => Effect.Effect<void>
+  /** Ends the response, sending HTTP trailers when given and the transport supports them. */
+  readonly end: (trailers?: Headers) => void
+}
+
+/** An outgoing request from a client. */
+export interface ClientRequest {
+  readonly method: "POST" | "GET"
+  /** Absolute URL. */
+  readonly url: string
+  readonly headers: Headers
+  /** A single buffer for unary calls, a stream for streaming calls, nothing for GET. */
+  readonly body: Uint8Array | Stream.Stream<Uint8Array, ConnectError> | undefined
+}
+
+/** An HTTP response as a client transport delivers it: available as soon as the headers arrive. */
+export interface ClientResponse {
+  readonly status: number
+  readonly headers: Headers
+  /** The response bytes as they arrive; fails with a `ConnectError` when the exchange breaks. */
+  readonly body: Stream.Stream<Uint8Array, ConnectError>
+  /** HTTP trailers, available once `body` has ended (empty Headers when the transport has none). */
+  readonly trailers: Effect.Effect<Headers>
+}
+
+/**
+ * A platform's way to perform HTTP exchanges. The exchange is tied to the `Scope`:
+ * closing the scope before the response body has ended aborts the exchange
+ * (RST_STREAM on HTTP/2, socket destroy on HTTP/1.1). Failures are `ConnectError`s
+ * (`unavailable` for connection errors, `deadline_exceeded`/`canceled` as appropriate).
+ */
+export class HttpTransport extends Context.Service<HttpTransport, {
+  readonly request: (request: ClientRequest) => Effect.Effect<ClientResponse, ConnectError, Scope.Scope>
+}>()("@connect-effect/core/HttpTransport") {}

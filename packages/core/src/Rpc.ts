@@ -1,0 +1,98 @@
+/**
+ * The shapes of handlers and client calls for the four RPC kinds, derived from protobuf-es
+ * descriptors. Generated code (`protoc-gen-connect-effect`) is written in these terms.
+ *
+ * @since 0.1.0
+ */
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { ConnectError } from "./ConnectError.ts"
+import type { HandlerContext } from "./HandlerContext.ts"
+import type { CallOptions } from "./CallOptions.ts"
+
+/** Unary: one request in, one response out. */
+export type UnaryHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+  request: MessageShape<I>,
+  context: HandlerContext
+) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
+
+/** Server streaming: one request in, a stream of responses out. */
+export type ServerStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+  request: MessageShape<I>,
+  context: HandlerContext
+) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
+
+/** Client streaming: a stream of requests in, one response out. */
+export type ClientStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+  requests: Stream.Stream<MessageShape<I>, ConnectError>,
+  context: HandlerContext
+) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
+
+/** Bidirectional streaming: a stream of requests in, a stream of responses out. */
+export type BidiStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+  requests: Stream.Stream<MessageShape<I>, ConnectError>,
+  context: HandlerContext
+) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
+
+/** The handler type of one method descriptor. */
+export type HandlerOf<M, R = never> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? UnaryHandler<I, O, R>
+  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ServerStreamHandler<I, O, R>
+  : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ClientStreamHandler<I, O, R>
+  : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? BidiStreamHandler<I, O, R>
+  : never
+
+/**
+ * The handlers of a whole service, keyed by the method's local name (lowerCamelCase).
+ * A method left out answers `unimplemented`.
+ */
+export type Handlers<S extends DescService, R = never> = S extends { method: infer Methods }
+  ? { readonly [K in keyof Methods]?: HandlerOf<Methods[K], R> }
+  : { readonly [name: string]: unknown }
+
+/** A unary call on a client. */
+export type UnaryCall<I extends DescMessage, O extends DescMessage> = (
+  request: MessageInitShape<I>,
+  options?: CallOptions
+) => Effect.Effect<MessageShape<O>, ConnectError>
+
+/** A server-streaming call on a client. */
+export type ServerStreamCall<I extends DescMessage, O extends DescMessage> = (
+  request: MessageInitShape<I>,
+  options?: CallOptions
+) => Stream.Stream<MessageShape<O>, ConnectError>
+
+/** A client-streaming call on a client: the request stream may fail with any error, which aborts the call. */
+export type ClientStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
+  requests: Stream.Stream<MessageInitShape<I>, E>,
+  options?: CallOptions
+) => Effect.Effect<MessageShape<O>, ConnectError | E>
+
+/** A bidirectional-streaming call on a client. */
+export type BidiStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
+  requests: Stream.Stream<MessageInitShape<I>, E>,
+  options?: CallOptions
+) => Stream.Stream<MessageShape<O>, ConnectError | E>
+
+/** The client call type of one method descriptor. */
+export type CallOf<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? UnaryCall<I, O>
+  : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ServerStreamCall<I, O>
+  : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? ClientStreamCall<I, O>
+  : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? BidiStreamCall<I, O>
+  : never
+
+/** A whole client: one call per method, keyed by the method's local name. */
+export type ClientOf<S extends DescService> = S extends { method: infer Methods }
+  ? { readonly [K in keyof Methods]: CallOf<Methods[K]> }
+  : { readonly [name: string]: unknown }
+
+/** Any method descriptor (re-exported for generated code). */
+export type Method = DescMethod
