@@ -1,0 +1,51 @@
+/**
+ * Message codecs: binary protobuf and JSON, over protobuf-es descriptors.
+ *
+ * @since 0.1.0
+ */
+import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
+import { create, fromBinary, fromJsonString, isMessage, toBinary, toJsonString } from "@bufbuild/protobuf"
+
+/** Serializes and parses messages of any schema. Methods throw on malformed input; protocols map that to codes. */
+export interface Codec {
+  /** The codec's name in content types: `proto` or `json`. */
+  readonly name: string
+  readonly encode: <Desc extends DescMessage>(schema: Desc, message: MessageInitShape<Desc>) => Uint8Array
+  readonly decode: <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array) => MessageShape<Desc>
+}
+
+/** Turns an init shape into a message, without copying when it already is one. */
+export const toMessage = <Desc extends DescMessage>(schema: Desc, value: MessageInitShape<Desc>): MessageShape<Desc> =>
+  isMessage(value, schema) ? (value as MessageShape<Desc>) : create(schema, value)
+
+/** Binary protobuf. */
+export const proto: Codec = {
+  name: "proto",
+  encode: (schema, message) => toBinary(schema, toMessage(schema, message)),
+  decode: (schema, bytes) => fromBinary(schema, bytes)
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder("utf-8", { fatal: true })
+
+/** Options of the JSON codec. */
+export interface JsonOptions {
+  /** Resolves `google.protobuf.Any` and extensions. */
+  readonly registry?: Registry | undefined
+  /** Accept unknown fields when parsing (default false: they are an error). */
+  readonly ignoreUnknownFields?: boolean | undefined
+}
+
+/** Protobuf JSON (canonical proto3 JSON mapping). */
+export const json = (options: JsonOptions = {}): Codec => {
+  const read = { ignoreUnknownFields: options.ignoreUnknownFields ?? false, ...(options.registry ? { registry: options.registry } : {}) }
+  const write = options.registry ? { registry: options.registry } : {}
+  return {
+    name: "json",
+    encode: (schema, message) => encoder.encode(toJsonString(schema, toMessage(schema, message), write)),
+    decode: (schema, bytes) => fromJsonString(schema, decoder.decode(bytes), read)
+  }
+}
+
+/** The default JSON codec (no registry, strict on unknown fields). */
+export const jsonDefault: Codec = json()

@@ -1,0 +1,140 @@
+/**
+ * Envelope framing shared by the Connect streaming, gRPC and gRPC-Web protocols:
+ * one flags byte, a 4-byte big-endian length, then the payload.
+ *
+ * @since 0.1.0
+ */
+import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
+import * as ConnectError from "./ConnectError.ts"
+import type { Code } from "./Code.ts"
+
+/** Flag bit: the payload is compressed with the negotiated encoding. */
+export const FLAG_COMPRESSED = 0b0000_0001
+/** Flag bit (Connect): this is the end-of-stream message. */
+export const FLAG_END_STREAM = 0b0000_0010
+/** Flag bit (gRPC-Web): this is the trailers frame. */
+export const FLAG_TRAILERS = 0b1000_0000
+
+/** One frame: flags and payload. */
+export interface Envelope {
+  readonly flags: number
+  readonly data: Uint8Array
+}
+
+/** Frames one payload. */
+export const encode = (flags: number, data: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(5 + data.byteLength)
+  out[0] = flags
+  const n = data.byteLength
+  out[1] = n >>> 24
+  out[2] = (n >>> 16) & 0xff
+  out[3] = (n >>> 8) & 0xff
+  out[4] = n & 0xff
+  out.set(data, 5)
+  return out
+}
+
+/** Frames several payloads into one buffer (one write for a batch of messages). */
+export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
+  let size = 0
+  for (const f of frames) size += 5 + f.data.byteLength
+  const out = new Uint8Array(size)
+  let o = 0
+  for (const f of frames) {
+    const n = f.data.byteLength
+    out[o] = f.flags
+    out[o + 1] = n >>> 24
+    out[o + 2] = (n >>> 16) & 0xff
+    out[o + 3] = (n >>> 8) & 0xff
+    out[o + 4] = n & 0xff
+    out.set(f.data, o + 5)
+    o += 5 + n
+  }
+  return out
+}
+
+/**
+ * An incremental envelope parser: feed it chunks of any size, collect whole envelopes.
+ * Throws a `ConnectError` (`resource_exhausted`) as soon as a header announces a payload
+ * larger than `maxBytes`, before buffering it.
+ */
+export class Parser {
+  private readonly maxBytes: number
+  private buffer: Uint8Array = new Uint8Array(0)
+  private offset = 0
+  constructor(maxBytes: number = Infinity) {
+    this.maxBytes = maxBytes
+  }
+  /** Bytes held that do not yet form a whole envelope. */
+  get pending(): number {
+    return this.buffer.byteLength - this.offset
+  }
+  /** Adds a chunk and pushes every envelope completed by it onto `out`. */
+  push(chunk: Uint8Array, out: Array<Envelope>): void {
+    let buf: Uint8Array
+    let off: number
+    if (this.pending === 0) {
+      buf = chunk
+      off = 0
+    } else {
+      const rest = this.buffer.subarray(this.offset)
+      buf = new Uint8Array(rest.byteLength + chunk.byteLength)
+      buf.set(rest, 0)
+      buf.set(chunk, rest.byteLength)
+      off = 0
+    }
+    while (buf.byteLength - off >= 5) {
+      const len = ((buf[off + 1]! << 24) >>> 0) + (buf[off + 2]! << 16) + (buf[off + 3]! << 8) + buf[off + 4]!
+      if (len > this.maxBytes) {
+        throw ConnectError.make(
+          "resource_exhausted",
+          `message size ${len} is larger than configured max ${this.maxBytes}`
+        )
+      }
+      if (buf.byteLength - off - 5 < len) break
+      out.push({ flags: buf[off]!, data: buf.subarray(off + 5, off + 5 + len) })
+      off += 5 + len
+    }
+    this.buffer = buf
+    this.offset = off
+  }
+}
+
+/**
+ * Decodes a byte stream into envelopes, with a limit on each payload's size. A stream that
+ * ends inside an envelope fails with `truncatedCode` (the side reading decides: a server
+ * answers `invalid_argument`, a client `internal`).
+ */
+export const decode = (options: { readonly maxBytes?: number | undefined; readonly truncatedCode?: Code | undefined }) =>
+<E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Envelope, E | ConnectError.ConnectError, R> =>
+  Stream.transformPull(bytes, (upstream) =>
+    Effect.sync(() => {
+      const parser = new Parser(options.maxBytes ?? Infinity)
+      const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> =>
+        parser.pending > 0
+          ? Effect.fail(
+            ConnectError.make(
+              options.truncatedCode ?? "invalid_argument",
+              `protocol error: incomplete envelope: stream ended with ${parser.pending} unread bytes`
+            )
+          )
+          : Cause.done()
+      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Envelope>, E | ConnectError.ConnectError> = Effect.flatMap(
+        Pull.catchDone(upstream, onDone),
+        (chunks) => {
+          const out: Array<Envelope> = []
+          try {
+            for (const c of chunks) parser.push(c, out)
+          } catch (e) {
+            return Effect.fail(ConnectError.from(e, "internal"))
+          }
+          return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<Envelope>) : pull
+        }
+      )
+      return pull
+    })
+  )

@@ -1,0 +1,54 @@
+/**
+ * `Transport`: how a client performs RPCs — a protocol (Connect, later gRPC and gRPC-Web)
+ * over an `HttpTransport`. Generated clients require it; platform layers provide it.
+ *
+ * @since 0.1.0
+ */
+import type { DescMethod } from "@bufbuild/protobuf"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { CallOptions } from "./CallOptions.ts"
+import type * as Codec from "./Codec.ts"
+import type { Compression } from "./Compression.ts"
+import type { ConnectError } from "./ConnectError.ts"
+import type { ClientInterceptor } from "./Interceptor.ts"
+
+/** Performs calls for any method; messages are protobuf-es messages (or init shapes for requests). */
+export interface TransportShape {
+  readonly unary: (method: DescMethod, request: unknown, options?: CallOptions) => Effect.Effect<unknown, ConnectError>
+  readonly stream: <E>(
+    method: DescMethod,
+    requests: Stream.Stream<unknown, E>,
+    options?: CallOptions
+  ) => Stream.Stream<unknown, ConnectError | E>
+}
+
+/** The transport clients use, provided by a platform layer such as `NodeTransport.layerConnect`. */
+export class Transport extends Context.Service<Transport, TransportShape>()("@connect-effect/core/Transport") {}
+
+/** Options shared by client protocols. */
+export interface ClientOptions {
+  /** Base URL of the server, e.g. `http://localhost:8080` (a path prefix is kept). */
+  readonly baseUrl: string
+  /** `proto` (default) or `json`. */
+  readonly codec?: "proto" | "json" | undefined
+  /** JSON codec options (registry for `Any`). */
+  readonly json?: Codec.JsonOptions | undefined
+  /** Use GET for methods marked `NO_SIDE_EFFECTS` (Connect only; default false). */
+  readonly useHttpGet?: boolean | undefined
+  /** Compressions the client can decompress and offer; default: the platform's `Compressions`. */
+  readonly compressions?: ReadonlyArray<Compression> | undefined
+  /** Compress requests with this algorithm (by name; default none). */
+  readonly sendCompression?: string | undefined
+  /** Requests smaller than this are sent uncompressed (default 1024). */
+  readonly compressMinBytes?: number | undefined
+  /** Largest response message accepted, after decompression (default 4 MiB). */
+  readonly readMaxBytes?: number | undefined
+  /** Largest request message sent (default 4 MiB). */
+  readonly writeMaxBytes?: number | undefined
+  /** Interceptors, outermost first. */
+  readonly interceptors?: ReadonlyArray<ClientInterceptor<never>> | undefined
+  /** Default timeout of every call in milliseconds. */
+  readonly timeoutMs?: number | undefined
+}

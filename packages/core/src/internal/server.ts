@@ -1,0 +1,105 @@
+import type { DescMethod, DescService } from "@bufbuild/protobuf"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import * as ConnectError from "../ConnectError.ts"
+import type { Codec } from "../Codec.ts"
+import type { Compression } from "../Compression.ts"
+import type { HandlerContext } from "../HandlerContext.ts"
+import type { ServerInterceptor } from "../Interceptor.ts"
+import { CurrentCall } from "../HandlerContext.ts"
+
+/** A handler of any kind, untyped (the router checks kinds when routes are built). */
+export type AnyHandler = (input: any, context: HandlerContext) => any
+
+/** One method route: descriptor, handler (undefined → unimplemented), interceptors outermost first. */
+export interface Route {
+  readonly service: DescService
+  readonly method: DescMethod
+  readonly path: string
+  readonly handler: AnyHandler | undefined
+  readonly interceptors: ReadonlyArray<ServerInterceptor<any, any, any>>
+}
+
+/** Resolved server configuration shared by all protocols. */
+export interface ServerConfig {
+  readonly readMaxBytes: number
+  readonly writeMaxBytes: number
+  readonly compressMinBytes: number
+  readonly compressions: ReadonlyArray<Compression>
+  readonly proto: Codec
+  readonly json: Codec
+  readonly requireConnectProtocolHeader: boolean
+}
+
+/** Makes the handler context of a call. */
+export const makeContext = (
+  method: DescMethod,
+  protocol: string,
+  requestHeaders: Headers,
+  timeoutMs: number | undefined
+): HandlerContext => {
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs
+  return {
+    method,
+    protocol,
+    requestHeaders,
+    responseHeaders: new Headers(),
+    responseTrailers: new Headers(),
+    deadline,
+    timeRemaining: () => (deadline === undefined ? undefined : Math.max(0, deadline - Date.now()))
+  }
+}
+
+/** Converts the failure cause of a handler into the ConnectError to send. */
+export const errorFromCause = (cause: Cause.Cause<unknown>): ConnectError.ConnectError => {
+  const found = Cause.findError(cause)
+  if (found._tag === "Success") return ConnectError.from(found.success, "unknown")
+  if (Cause.hasInterruptsOnly(cause)) return ConnectError.make("canceled", "the call was canceled")
+  const defect = Cause.findDefect(cause)
+  if (defect._tag === "Success") return ConnectError.from(defect.success, "internal")
+  return ConnectError.make("internal", "the handler failed")
+}
+
+/**
+ * Applies interceptors (outermost first), provides the current call, and enforces the
+ * deadline by interrupting the work (→ `deadline_exceeded`).
+ */
+export const around = <A>(
+  route: Route,
+  ctx: HandlerContext,
+  timeoutMs: number | undefined,
+  work: Effect.Effect<A, ConnectError.ConnectError, any>
+): Effect.Effect<A, ConnectError.ConnectError, any> => {
+  let eff: Effect.Effect<A, ConnectError.ConnectError, any> = Effect.provideService(work, CurrentCall, ctx)
+  for (let i = route.interceptors.length - 1; i >= 0; i--) eff = route.interceptors[i]!.intercept(eff, ctx)
+  if (timeoutMs !== undefined) {
+    eff = Effect.timeoutOrElse(eff, {
+      duration: timeoutMs,
+      orElse: () => Effect.fail(ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${timeoutMs}ms`))
+    })
+  }
+  return eff
+}
+
+/** The unimplemented error for a method with no handler. */
+export const unimplemented = (route: Route) =>
+  ConnectError.make("unimplemented", `${route.service.typeName}.${route.method.name} is not implemented`)
+
+/** Picks the response compression: the first name the peer accepts that we support. */
+export const negotiate = (
+  accepted: ReadonlyArray<string>,
+  supported: ReadonlyArray<Compression>
+): Compression | undefined => {
+  for (const name of accepted) {
+    if (name === "identity") continue
+    const c = supported.find((s) => s.name === name)
+    if (c !== undefined) return c
+  }
+  return undefined
+}
+
+/** Runs a handler that takes a single request (unary / server-streaming). */
+export type SingleInput = { readonly _tag: "single"; readonly message: unknown }
+/** Input for a handler that takes a stream of requests. */
+export type StreamInput = { readonly _tag: "stream"; readonly messages: Stream.Stream<unknown, ConnectError.ConnectError> }
