@@ -1,0 +1,259 @@
+/**
+ * The conformance client under test: reads ClientCompatRequests from stdin until EOF, runs
+ * each as a real RPC with the connect-effect Connect client on Node, and writes one
+ * ClientCompatResponse per request.
+ */
+import { create, fromBinary, toBinary, type DescMethod } from "@bufbuild/protobuf"
+import { anyUnpack } from "@bufbuild/protobuf/wkt"
+import * as Deferred from "effect/Deferred"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Context from "effect/Context"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as Code from "@connect-effect/core/Code"
+import * as Codec from "@connect-effect/core/Codec"
+import * as ConnectError from "@connect-effect/core/ConnectError"
+import { HttpTransport } from "@connect-effect/core/Http"
+import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
+import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
+import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
+import {
+  ClientCompatRequestSchema,
+  ClientCompatResponseSchema,
+  ClientResponseResultSchema,
+  type ClientCompatRequest
+} from "../gen/connectrpc/conformance/v1/client_compat_pb.ts"
+import { Code as CodeEnum, Codec as CodecEnum, Compression as CompressionEnum, HTTPVersion, StreamType } from "../gen/connectrpc/conformance/v1/config_pb.ts"
+import {
+  ConformancePayloadSchema,
+  ConformanceService,
+  ErrorSchema,
+  type ConformancePayload,
+  type Header
+} from "../gen/connectrpc/conformance/v1/service_pb.ts"
+import { registry } from "./service.ts"
+import { flushWrites, readMessages, writeMessage } from "./stdio.ts"
+
+const headersToProto = (headers: Headers | undefined): Array<Header> => {
+  const out: Array<Header> = []
+  headers?.forEach((value, name) => {
+    out.push({ $typeName: "connectrpc.conformance.v1.Header", name, value: value.split(", ") })
+  })
+  return out
+}
+
+const errorToProto = (error: ConnectError.ConnectError) =>
+  create(ErrorSchema, {
+    code: Code.toGrpcNumber(error.code) as CodeEnum,
+    message: error.message,
+    details: (error.details ?? []).map((d) => ({ typeUrl: `type.googleapis.com/${d.type}`, value: d.value }))
+  })
+
+const compressionName = (c: CompressionEnum): string | undefined => {
+  switch (c) {
+    case CompressionEnum.GZIP:
+      return "gzip"
+    case CompressionEnum.BR:
+      return "br"
+    case CompressionEnum.ZSTD:
+      return "zstd"
+    default:
+      return undefined
+  }
+}
+
+const jsonCodec = Codec.json({ registry })
+
+/** A marker failure for the test's own cancellation. */
+const canceled = () => ConnectError.make("canceled", "canceled by the client")
+
+interface Transports {
+  readonly http1: HttpTransport["Service"]
+  readonly http2: HttpTransport["Service"]
+}
+
+const runCase = (request: ClientCompatRequest, transports: Transports) =>
+  Effect.suspend(() => {
+    const method: DescMethod | undefined = ConformanceService.methods.find((m) => m.name === request.method)
+    if (method === undefined) return Effect.fail(`unknown method ${request.method}`)
+    const sendCompressionName = compressionName(request.compression)
+    const config: ProtocolConnect.ClientConfig = {
+      baseUrl: `http://${request.host}:${request.port}`,
+      codec: request.codec === CodecEnum.JSON ? jsonCodec : Codec.proto,
+      useHttpGet: request.useGetHttpMethod,
+      compressions: NodeCompression.all,
+      sendCompression: NodeCompression.all.find((c) => c.name === sendCompressionName),
+      compressMinBytes: 0,
+      readMaxBytes: request.messageReceiveLimit > 0 ? request.messageReceiveLimit : 4 * 1024 * 1024,
+      writeMaxBytes: Infinity,
+      interceptors: [],
+      timeoutMs: undefined
+    }
+    const http = request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? transports.http2 : transports.http1
+    const transport = ProtocolConnect.makeTransport(http, config)
+    const headers = new Headers()
+    for (const h of request.requestHeaders) for (const v of h.value) headers.append(h.name, v)
+    const messages = request.requestMessages.map((any) => {
+      const m = anyUnpack(any, registry)
+      if (m === undefined) throw new Error(`cannot unpack ${any.typeUrl}`)
+      return m
+    })
+    let responseHeaders: Headers | undefined
+    let responseTrailers: Headers | undefined
+    const options = {
+      headers,
+      ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
+      onHeaders: (h: Headers) => {
+        responseHeaders = h
+      },
+      onTrailers: (t: Headers) => {
+        responseTrailers = t
+      }
+    }
+    const payloads: Array<ConformancePayload> = []
+    const collect = (m: unknown) => {
+      payloads.push((m as { payload?: ConformancePayload }).payload ?? create(ConformancePayloadSchema))
+    }
+    const cancel = request.cancel?.cancelTiming
+    const cancelRequested = request.cancel !== undefined
+    let sent = 0
+    const delay = request.requestDelayMs
+
+    const program = Effect.gen(function*() {
+      const trigger = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const fire = Deferred.succeed(trigger, undefined)
+      const requestStream = (lockStep: Queue.Queue<boolean> | undefined) => {
+        let base: Stream.Stream<unknown> = Stream.fromIterable(messages).pipe(
+          Stream.mapEffect((m, i) =>
+            Effect.gen(function*() {
+              if (lockStep !== undefined && i > 0) {
+                const more = yield* Queue.take(lockStep)
+                if (!more) return undefined
+              }
+              if (delay > 0) yield* Effect.sleep(delay)
+              return m
+            })
+          ),
+          Stream.takeWhile((m) => m !== undefined),
+          Stream.tap(() => Effect.sync(() => sent++))
+        )
+        if (cancel?.case === "beforeCloseSend") {
+          return Stream.concat(base, Stream.unwrap(Effect.as(fire, Stream.never)))
+        }
+        base = Stream.concat(base, Stream.unwrap(Effect.as(Deferred.succeed(closed, undefined), Stream.empty)))
+        return base
+      }
+      // when the cancellation should fire
+      let cancelAfter: Effect.Effect<void> = Effect.never
+      if (cancelRequested) {
+        if (cancel?.case === "afterCloseSendMs" || cancel?.case === undefined) {
+          const ms = cancel?.case === "afterCloseSendMs" ? cancel.value : 0
+          const streamingRequest = method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming"
+          cancelAfter = Effect.andThen(streamingRequest ? Deferred.await(closed) : Effect.void, Effect.sleep(ms))
+        } else if (cancel.case === "beforeCloseSend") {
+          cancelAfter = Deferred.await(trigger)
+        } else if (cancel.case === "afterNumResponses") {
+          cancelAfter = Deferred.await(trigger)
+        }
+      }
+      const afterNum = cancel?.case === "afterNumResponses" ? cancel.value : undefined
+      const onResponse = (m: unknown) =>
+        Effect.suspend(() => {
+          collect(m)
+          if (afterNum !== undefined && payloads.length >= afterNum) return fire
+          return Effect.void
+        })
+      let call: Effect.Effect<void, ConnectError.ConnectError>
+      switch (method.methodKind) {
+        case "unary":
+          call = Effect.flatMap(transport.unary(method, messages[0], options), (m) => {
+            sent = 1
+            return onResponse(m)
+          })
+          break
+        case "server_streaming":
+          sent = 1
+          call = Stream.runForEach(transport.stream(method, Stream.make(messages[0]), options), onResponse)
+          break
+        case "client_streaming":
+          call = Effect.flatMap(
+            Stream.runCollect(transport.stream(method, requestStream(undefined), options)),
+            (all) =>
+              all.length === 1
+                ? onResponse(all[0])
+                : Effect.fail(ConnectError.make("unimplemented", `expected one response message, got ${all.length}`))
+          )
+          break
+        case "bidi_streaming": {
+          const fullDuplex = request.streamType === StreamType.FULL_DUPLEX_BIDI_STREAM
+          if (fullDuplex) {
+            const lock = yield* Queue.unbounded<boolean>()
+            call = Stream.runForEach(
+              transport.stream(method, requestStream(lock), options),
+              (m) => Effect.andThen(onResponse(m), Queue.offer(lock, true))
+            ).pipe(Effect.ensuring(Queue.offer(lock, false)))
+          } else {
+            call = Stream.runForEach(transport.stream(method, requestStream(undefined), options), onResponse)
+          }
+          break
+        }
+      }
+      const raced = cancelRequested
+        ? Effect.raceFirst(call, Effect.andThen(cancelAfter, Effect.fail(canceled())))
+        : call
+      return yield* Effect.matchEffect(raced, {
+        onSuccess: () => Effect.succeed(undefined),
+        onFailure: (e) => Effect.succeed(e)
+      })
+    })
+    return Effect.map(program, (error) =>
+      create(ClientCompatResponseSchema, {
+        testName: request.testName,
+        result: {
+          case: "response",
+          value: create(ClientResponseResultSchema, {
+            responseHeaders: headersToProto(responseHeaders ?? error?.metadata),
+            payloads,
+            ...(error !== undefined ? { error: errorToProto(error) } : {}),
+            responseTrailers: headersToProto(responseTrailers),
+            numUnsentRequests: Math.max(0, messages.length - sent)
+          })
+        }
+      }))
+  })
+
+const main = async () => {
+  const scope = Effect.runSync(Scope.make())
+  const build = <A>(layer: Layer.Layer<A>) => Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const transports: Transports = {
+    http1: Context.get(await build(NodeHttpTransport.layerHttp1()), HttpTransport),
+    http2: Context.get(await build(NodeHttpTransport.layerHttp2()), HttpTransport)
+  }
+  const inflight = new Set<Promise<void>>()
+  for await (const bytes of readMessages()) {
+    const request = fromBinary(ClientCompatRequestSchema, bytes)
+    const p: Promise<void> = Effect.runPromise(
+      Effect.catchCause(runCase(request, transports), (cause) =>
+        Effect.succeed(create(ClientCompatResponseSchema, {
+          testName: request.testName,
+          result: { case: "error", value: { message: String(cause) } }
+        })))
+    ).then((response) => writeMessage(toBinary(ClientCompatResponseSchema, response)))
+    inflight.add(p)
+    void p.finally(() => inflight.delete(p))
+  }
+  await Promise.all(inflight)
+  await flushWrites()
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  process.exit(0)
+}
+
+process.on("SIGTERM", () => process.exit(0))
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

@@ -1,0 +1,57 @@
+/**
+ * The conformance server under test: reads a ServerCompatRequest on stdin, serves the
+ * ConformanceService with connect-effect on Node, prints a ServerCompatResponse.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Router from "@connect-effect/core/Router"
+import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
+import * as NodeServer from "@connect-effect/platform-node/NodeServer"
+import { ServerCompatRequestSchema, ServerCompatResponseSchema } from "../gen/connectrpc/conformance/v1/server_compat_pb.ts"
+import { ConformanceService } from "../gen/connectrpc/conformance/v1/service_pb.ts"
+import { HTTPVersion } from "../gen/connectrpc/conformance/v1/config_pb.ts"
+import { handlers, registry } from "./service.ts"
+import { readMessage, writeMessage } from "./stdio.ts"
+
+const main = async () => {
+  const bytes = await readMessage()
+  if (bytes === undefined) throw new Error("no ServerCompatRequest on stdin")
+  const request = fromBinary(ServerCompatRequestSchema, bytes)
+  const router = Router.service(Router.empty, ConformanceService, handlers)
+  const program = Effect.gen(function*() {
+    const handler = yield* Router.toHttpHandler(router, {
+      readMaxBytes: request.messageReceiveLimit > 0 ? request.messageReceiveLimit : undefined,
+      compressions: NodeCompression.all,
+      json: { registry }
+    })
+    const server = yield* NodeServer.make(handler, {
+      port: 0,
+      host: "127.0.0.1",
+      http: request.httpVersion === HTTPVersion.HTTP_VERSION_1 ? "1.1" : request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? "2" : "auto",
+      gracePeriodMs: 1000
+    })
+    yield* Effect.promise(() =>
+      writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, { host: server.host, port: server.port })))
+    )
+    return yield* Effect.never
+  })
+  const fiber = Effect.runFork(Effect.scoped(program))
+  const stop = () => {
+    Effect.runFork(Fiber.interrupt(fiber)).addObserver(() => process.exit(0))
+    setTimeout(() => process.exit(0), 2000).unref()
+  }
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
+  fiber.addObserver((exit) => {
+    if (exit._tag === "Failure") {
+      console.error("server failed", exit.cause)
+      process.exit(1)
+    }
+  })
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
