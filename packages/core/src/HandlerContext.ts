@@ -12,6 +12,10 @@ export interface HandlerContext {
   readonly method: DescMethod
   /** `connect`, `grpc` or `grpc_web`. */
   readonly protocol: string
+  /** The HTTP method of the request (`POST`, or `GET` for Connect GET calls). */
+  readonly httpMethod: string
+  /** Path and query of the request. */
+  readonly url: string
   readonly requestHeaders: Headers
   readonly responseHeaders: Headers
   readonly responseTrailers: Headers

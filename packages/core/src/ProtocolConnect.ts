@@ -134,8 +134,13 @@ export const endStreamFromJson = (
   const errorValue = (parsed as Record<string, unknown>).error
   let error: ConnectError.ConnectError | undefined
   if (errorValue !== undefined && errorValue !== null) {
-    error = errorFromJson(errorValue, trailers) ??
-      ConnectError.make("unknown", "protocol error: invalid error in end-stream message", { metadata: trailers })
+    error = errorFromJson(errorValue, trailers)
+    if (error === undefined) {
+      const message = typeof errorValue === "object" && typeof (errorValue as { message?: unknown }).message === "string"
+        ? (errorValue as { message: string }).message
+        : "protocol error: invalid error in end-stream message"
+      error = ConnectError.make("unknown", message, { metadata: trailers })
+    }
   }
   return { trailers, error }
 }
@@ -352,7 +357,7 @@ const serveUnary = (
     } catch (e) {
       return Effect.fail(ConnectError.from(e, "internal"))
     }
-    const context = Server.makeContext(method, "connect", request.headers, timeoutMs)
+    const context = Server.makeContext(method, "connect", request, timeoutMs)
     ctx = context
     const name = codecName
     const read = requestCompression === undefined
@@ -462,7 +467,7 @@ const serveStream = (
     } catch (e) {
       return Effect.fail(ConnectError.from(e, "internal"))
     }
-    const context = Server.makeContext(method, "connect", request.headers, timeoutMs)
+    const context = Server.makeContext(method, "connect", request, timeoutMs)
     ctx = context
     const messages: Stream.Stream<unknown, ConnectError.ConnectError> = request.body.pipe(
       Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
@@ -537,10 +542,10 @@ const serveStream = (
 const single = <A>(messages: Stream.Stream<A, ConnectError.ConnectError>): Effect.Effect<A, ConnectError.ConnectError> =>
   Effect.flatMap(Stream.runCollect(Stream.take(messages, 2)), (all) => {
     if (all.length === 0) {
-      return Effect.fail(ConnectError.make("invalid_argument", "protocol error: missing request message"))
+      return Effect.fail(ConnectError.make("unimplemented", "protocol error: missing request message"))
     }
     if (all.length > 1) {
-      return Effect.fail(ConnectError.make("invalid_argument", "protocol error: received more than one request message"))
+      return Effect.fail(ConnectError.make("unimplemented", "protocol error: received more than one request message"))
     }
     return Effect.succeed(all[0]!)
   })
@@ -732,7 +737,7 @@ export const unaryCall = (
                 if (ct === undefined || ct.stream || ct.codec !== config.codec.name) {
                   return Effect.fail(
                     ConnectError.make(
-                      "internal",
+                      contentTypeMismatchCode(response.headers.get("content-type")),
                       `protocol error: unexpected content-type ${JSON.stringify(response.headers.get("content-type"))}`,
                       { metadata: mergeMeta(responseHeaders, trailers) }
                     )
@@ -757,6 +762,10 @@ export const unaryCall = (
     return Effect.map(timed, () => message)
   })
 
+/** A response content type that is not ours: `unknown` when it is not an application type at all, else `internal`. */
+const contentTypeMismatchCode = (value: string | null): Code.Code =>
+  value !== null && value.toLowerCase().startsWith("application/") ? "internal" : "unknown"
+
 const mergeMeta = (headers: Headers, trailers: Headers) => {
   const m = new Headers(headers)
   appendAll(m, trailers)
@@ -774,8 +783,13 @@ const unaryErrorFromResponse = (
   const ct = rawHeaders.get("content-type")
   if (ct !== null && ct.toLowerCase().startsWith("application/json")) {
     try {
-      const parsed = errorFromJson(JSON.parse(textDecoder.decode(body)), metadata)
+      const json: unknown = JSON.parse(textDecoder.decode(body))
+      const parsed = errorFromJson(json, metadata)
       if (parsed !== undefined) return parsed
+      const message = typeof json === "object" && json !== null && typeof (json as { message?: unknown }).message === "string"
+        ? (json as { message: string }).message
+        : `HTTP ${status}`
+      return ConnectError.make(Code.fromHttpStatus(status), message, { metadata })
     } catch {
       // fall through to the HTTP status
     }
@@ -841,7 +855,7 @@ export const streamCall = <E>(
           options?.onTrailers?.(new Headers())
           return Effect.fail(
             ConnectError.make(
-              "internal",
+              contentTypeMismatchCode(response.headers.get("content-type")),
               `protocol error: unexpected content-type ${JSON.stringify(response.headers.get("content-type"))}`,
               { metadata: response.headers }
             )

@@ -6,6 +6,7 @@ import * as ConnectError from "../ConnectError.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
+import type { ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
 
@@ -36,14 +37,16 @@ export interface ServerConfig {
 export const makeContext = (
   method: DescMethod,
   protocol: string,
-  requestHeaders: Headers,
+  request: ServerRequest,
   timeoutMs: number | undefined
 ): HandlerContext => {
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs
   return {
     method,
     protocol,
-    requestHeaders,
+    httpMethod: request.method,
+    url: request.url,
+    requestHeaders: request.headers,
     responseHeaders: new Headers(),
     responseTrailers: new Headers(),
     deadline,

@@ -1,0 +1,62 @@
+/**
+ * Client transports for Node: a protocol (Connect for now) over Node's HTTP/1.1 or HTTP/2
+ * client, with gzip, br and zstd from `node:zlib`. Generated clients need the `Transport`
+ * these layers provide.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { HttpTransport } from "@connect-effect/core/Http"
+import * as Codec from "@connect-effect/core/Codec"
+import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
+import { Transport, type ClientOptions } from "@connect-effect/core/Transport"
+import * as NodeCompression from "./NodeCompression.ts"
+import * as NodeHttpTransport from "./NodeHttpTransport.ts"
+
+/** Options of the Node client transports. */
+export interface Options extends ClientOptions {
+  /** `"2"` for HTTP/2 (h2c with prior knowledge, or h2 over TLS), `"1.1"` (default) for HTTP/1.1. */
+  readonly httpVersion?: "1.1" | "2" | undefined
+}
+
+const resolve = (options: ClientOptions): ProtocolConnect.ClientConfig => {
+  const compressions = options.compressions ?? NodeCompression.all
+  const sendCompression = options.sendCompression === undefined
+    ? undefined
+    : compressions.find((c) => c.name === options.sendCompression)
+  if (options.sendCompression !== undefined && sendCompression === undefined) {
+    throw new Error(`sendCompression ${options.sendCompression} is not among the available compressions`)
+  }
+  return {
+    baseUrl: options.baseUrl,
+    codec: options.codec === "json" ? (options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault) : Codec.proto,
+    useHttpGet: options.useHttpGet ?? false,
+    compressions,
+    sendCompression,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    writeMaxBytes: options.writeMaxBytes ?? 4 * 1024 * 1024,
+    interceptors: options.interceptors ?? [],
+    timeoutMs: options.timeoutMs
+  }
+}
+
+/**
+ * The Connect protocol over the `HttpTransport` in context (use it to pick your own HTTP
+ * client, or a test double).
+ */
+export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+  Layer.effect(
+    Transport,
+    Effect.map(Effect.service(HttpTransport), (http) => ProtocolConnect.makeTransport(http, resolve(options)))
+  )
+
+/**
+ * The Connect protocol over Node's HTTP client: HTTP/1.1 by default, HTTP/2 with
+ * `httpVersion: "2"`. Connections are pooled and closed with the layer.
+ */
+export const layerConnect = (options: Options): Layer.Layer<Transport> =>
+  layerConnectWith(options).pipe(
+    Layer.provide(options.httpVersion === "2" ? NodeHttpTransport.layerHttp2() : NodeHttpTransport.layerHttp1())
+  )

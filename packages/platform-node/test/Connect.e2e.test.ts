@@ -1,0 +1,364 @@
+/**
+ * End-to-end: the generated Eliza client against a connect-effect Node server over real
+ * sockets, across HTTP/1.1 and h2c × proto and JSON × every compression × POST and GET.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { create } from "@bufbuild/protobuf"
+import { StringValueSchema } from "@bufbuild/protobuf/wkt"
+import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ConnectError from "@connect-effect/core/ConnectError"
+import { CurrentCall } from "@connect-effect/core/HandlerContext"
+import * as Interceptor from "@connect-effect/core/Interceptor"
+import * as Router from "@connect-effect/core/Router"
+import * as Code from "@connect-effect/core/Code"
+import * as NodeServer from "@connect-effect/platform-node/NodeServer"
+import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
+import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import { ElizaService as ElizaDescriptor } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
+
+/** Provided by the auth interceptor below; required by the handlers. */
+class CurrentUser extends Context.Service<CurrentUser, { readonly name: string }>()("test/CurrentUser") {}
+
+let finalized = 0
+
+const handlers: ElizaServiceHandlers<CurrentUser> = {
+  say: (request, ctx) =>
+    Effect.gen(function*() {
+      const user = yield* CurrentUser
+      const s = request.sentence
+      if (s.startsWith("error:")) {
+        const code = s.slice(6)
+        if (!Code.isCode(code)) return yield* Effect.die("bad code")
+        ctx.responseHeaders.set("x-on-error", "h")
+        ctx.responseTrailers.set("x-trailer-on-error", "t")
+        return yield* ConnectError.make(code, `failed with ${code}`, {
+          metadata: { "x-error-meta": "m" },
+          details: [ConnectError.detail(StringValueSchema, { value: "detail" })]
+        })
+      }
+      if (s.startsWith("sleep:")) {
+        yield* Effect.sleep(Number(s.slice(6))).pipe(Effect.onInterrupt(() => Effect.sync(() => finalized++)))
+        return { sentence: "woke up" }
+      }
+      if (s === "deadline") return { sentence: String(ctx.timeRemaining() ?? "none") }
+      if (s === "headers") {
+        ctx.responseHeaders.append("x-multi", "a")
+        ctx.responseHeaders.append("x-multi", "b")
+        ctx.responseTrailers.set("x-trailer", ctx.requestHeaders.get("x-request") ?? "missing")
+        return { sentence: ctx.httpMethod }
+      }
+      if (s === "big") return { sentence: "x".repeat(64 * 1024) }
+      if (s === "die") return yield* Effect.die(new Error("boom"))
+      return { sentence: `${user.name}: ${s}` }
+    }),
+  introduce: (request, ctx) => {
+    const [kind, arg] = request.name.split(":")
+    if (kind === "n") {
+      return Stream.range(1, Number(arg)).pipe(Stream.map((i) => ({ sentence: `#${i}` })))
+    }
+    if (kind === "fail-after") {
+      ctx.responseTrailers.set("x-stream-trailer", "st")
+      return Stream.concat(
+        Stream.range(1, Number(arg)).pipe(Stream.map((i) => ({ sentence: `#${i}` }))),
+        Stream.fail(ConnectError.make("resource_exhausted", "no more"))
+      )
+    }
+    if (kind === "forever") {
+      return Stream.fromEffect(Effect.succeed({ sentence: "first" })).pipe(
+        Stream.concat(Stream.never),
+        Stream.ensuring(Effect.sync(() => finalized++))
+      )
+    }
+    return Stream.make({ sentence: `hello ${request.name}` })
+  },
+  converse: (requests) => requests.pipe(Stream.map((r) => ({ sentence: `echo ${r.sentence}` }))),
+  reflect: (requests) =>
+    Effect.map(Stream.runCollect(requests), (all) => ({ summary: all.map((r) => r.sentence).join("|") }))
+}
+
+const auth = Interceptor.provideService(CurrentUser, (call) => {
+  const token = call.requestHeaders.get("authorization")
+  return token === "Bearer ada" || token === null
+    ? Effect.succeed({ name: token === null ? "anonymous" : "ada" })
+    : Effect.fail(ConnectError.make("unauthenticated", "bad token"))
+})
+
+const router = Router.empty.pipe(Router.service(ElizaDescriptor, handlers), Router.intercept(auth))
+
+let scope: Scope.Closeable
+let baseUrl = ""
+
+beforeAll(async () => {
+  scope = Effect.runSync(Scope.make())
+  const ctx = await Effect.runPromise(Layer.buildWithScope(NodeServer.layerRouter(router, { port: 0 }), scope))
+  baseUrl = Context.get(ctx, NodeServer.NodeServer).url
+})
+afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+
+const run = <A, E>(
+  effect: Effect.Effect<A, E, ElizaClient>,
+  options: Omit<NodeTransport.Options, "baseUrl">
+): Promise<A> =>
+  Effect.runPromise(
+    effect.pipe(
+      Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl, ...options }))))
+    )
+  )
+
+const fail = async <A>(p: Promise<A>): Promise<ConnectError.ConnectError> => {
+  try {
+    await p
+  } catch (e) {
+    // Effect.runPromise rejects with a FiberFailure-like error whose cause holds the ConnectError
+    const found = findConnectError(e)
+    if (found) return found
+    throw e
+  }
+  throw new Error("expected a failure")
+}
+
+const findConnectError = (e: unknown): ConnectError.ConnectError | undefined => {
+  if (ConnectError.isConnectError(e)) return e
+  if (typeof e === "object" && e !== null) {
+    for (const key of ["cause", "error", "failure"]) {
+      const inner = (e as Record<string, unknown>)[key]
+      const found = inner !== undefined && inner !== e ? findConnectError(inner) : undefined
+      if (found) return found
+    }
+  }
+  return undefined
+}
+
+const matrix = (["1.1", "2"] as const).flatMap((httpVersion) =>
+  (["proto", "json"] as const).flatMap((codec) =>
+    ([undefined, "gzip", "br", "zstd"] as const).map((sendCompression) => ({ httpVersion, codec, sendCompression }))
+  )
+)
+
+describe.each(matrix)("HTTP/$httpVersion $codec $sendCompression", (options) => {
+  const opts = { ...options, compressMinBytes: 0 }
+  it("unary", async () => {
+    const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })), opts)
+    expect(res.sentence).toBe("anonymous: hi")
+  })
+  it("unary with a large compressible response", async () => {
+    const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })), opts)
+    expect(res.sentence.length).toBe(64 * 1024)
+  })
+  it("unary over GET", async () => {
+    let trailer: string | null = null
+    const res = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) =>
+        c.say({ sentence: "headers" }, {
+          headers: { "x-request": "r" },
+          onTrailers: (t) => {
+            trailer = t.get("x-trailer")
+          }
+        })),
+      { ...opts, useHttpGet: true }
+    )
+    expect(res.sentence).toBe("GET")
+    expect(trailer).toBe("r")
+  })
+  it("headers and trailers", async () => {
+    let multi: string | null = null
+    let trailer: string | null = null
+    const res = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) =>
+        c.say({ sentence: "headers" }, {
+          headers: { "x-request": "r" },
+          onHeaders: (h) => {
+            multi = h.get("x-multi")
+          },
+          onTrailers: (t) => {
+            trailer = t.get("x-trailer")
+          }
+        })),
+      opts
+    )
+    expect(res.sentence).toBe("POST")
+    expect(multi).toBe("a, b")
+    expect(trailer).toBe("r")
+  })
+  it("unary error with details and metadata", async () => {
+    const error = await fail(run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "error:not_found" })), opts))
+    expect(error.code).toBe("not_found")
+    expect(error.message).toBe("failed with not_found")
+    expect(ConnectError.findDetails(error, StringValueSchema).map((d) => d.value)).toEqual(["detail"])
+    expect(error.metadata?.get("x-error-meta")).toBe("m")
+    expect(error.metadata?.get("x-on-error")).toBe("h")
+    expect(error.metadata?.get("x-trailer-on-error")).toBe("t")
+  })
+  it("server stream", async () => {
+    const all = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runCollect(c.introduce({ name: "n:100" }))),
+      opts
+    )
+    expect(all.map((r) => r.sentence)).toEqual(Array.from({ length: 100 }, (_, i) => `#${i + 1}`))
+  })
+  it("server stream error after messages, with trailers", async () => {
+    const got: Array<string> = []
+    let trailer: string | null = null
+    const error = await fail(run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) =>
+        c.introduce({ name: "fail-after:3" }, { onTrailers: (t) => (trailer = t.get("x-stream-trailer")) }).pipe(
+          Stream.runForEach((r) => Effect.sync(() => got.push(r.sentence)))
+        )),
+      opts
+    ))
+    expect(got).toEqual(["#1", "#2", "#3"])
+    expect(error.code).toBe("resource_exhausted")
+    expect(trailer).toBe("st")
+  })
+  it("client stream", async () => {
+    const res = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) =>
+        c.reflect(Stream.fromIterable(["a", "b", "c"].map((sentence) => ({ sentence }))))),
+      opts
+    )
+    expect(res.summary).toBe("a|b|c")
+  })
+  it("bidi stream", async () => {
+    const all = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) =>
+        Stream.runCollect(c.converse(Stream.fromIterable(["x", "y"].map((sentence) => ({ sentence })))))),
+      opts
+    )
+    expect(all.map((r) => r.sentence)).toEqual(["echo x", "echo y"])
+  })
+})
+
+describe("behaviour", () => {
+  it("full-duplex bidi over HTTP/2: each response arrives before the next request is sent", async () => {
+    const result = await run(
+      Effect.gen(function*() {
+        const c = yield* ElizaClient
+        const Queue = yield* Effect.promise(() => import("effect/Queue"))
+        const q = yield* Queue.unbounded<{ sentence: string }, Cause.Done>()
+        yield* Queue.offer(q, { sentence: "1" })
+        const seen: Array<string> = []
+        yield* c.converse(Stream.fromQueue(q)).pipe(
+          Stream.runForEach((r) =>
+            Effect.gen(function*() {
+              seen.push(r.sentence)
+              if (seen.length < 3) yield* Queue.offer(q, { sentence: String(seen.length + 1) })
+              else yield* Queue.end(q)
+            })
+          )
+        )
+        return seen
+      }),
+      { httpVersion: "2" }
+    )
+    expect(result).toEqual(["echo 1", "echo 2", "echo 3"])
+  })
+
+  it("the interceptor provides the user and rejects bad tokens", async () => {
+    const ok = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" }, { headers: { authorization: "Bearer ada" } })),
+      {}
+    )
+    expect(ok.sentence).toBe("ada: hi")
+    const error = await fail(run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" }, { headers: { authorization: "Bearer eve" } })),
+      {}
+    ))
+    expect(error.code).toBe("unauthenticated")
+  })
+
+  it("a deadline interrupts the handler and fails with deadline_exceeded", async () => {
+    const before = finalized
+    const error = await fail(run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "sleep:5000" }, { timeoutMs: 100 })),
+      { httpVersion: "2" }
+    ))
+    expect(error.code).toBe("deadline_exceeded")
+    await new Promise((r) => setTimeout(r, 200))
+    expect(finalized).toBeGreaterThan(before)
+  })
+
+  it("the handler sees the remaining time of the deadline", async () => {
+    const res = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "deadline" }, { timeoutMs: 5000 })),
+      {}
+    )
+    const left = Number(res.sentence)
+    expect(left).toBeGreaterThan(4000)
+    expect(left).toBeLessThanOrEqual(5000)
+  })
+
+  it("a client call inside a handler inherits the incoming deadline", async () => {
+    const remaining = await Effect.runPromise(
+      Effect.gen(function*() {
+        const c = yield* ElizaClient
+        return (yield* c.say({ sentence: "deadline" })).sentence
+      }).pipe(
+        Effect.provideService(CurrentCall, {
+          method: ElizaDescriptor.method.say,
+          protocol: "connect",
+          httpMethod: "POST",
+          url: "/",
+          requestHeaders: new Headers(),
+          responseHeaders: new Headers(),
+          responseTrailers: new Headers(),
+          deadline: Date.now() + 1500,
+          timeRemaining: () => 1500
+        }),
+        Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl }))))
+      )
+    )
+    expect(Number(remaining)).toBeLessThanOrEqual(1500)
+    expect(Number(remaining)).toBeGreaterThan(1000)
+  })
+
+  it("interrupting a server stream on the client cancels the handler", async () => {
+    const before = finalized
+    const first = await run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runHead(c.introduce({ name: "forever" }))),
+      { httpVersion: "2" }
+    )
+    expect(first._tag).toBe("Some")
+    for (let i = 0; i < 50 && finalized === before; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(finalized).toBeGreaterThan(before)
+  })
+
+  it("a defect in a handler becomes internal, and the server keeps serving", async () => {
+    const error = await fail(run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "die" })), {}))
+    expect(error.code).toBe("internal")
+    const ok = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "still up" })), {})
+    expect(ok.sentence).toBe("anonymous: still up")
+  })
+
+  it("a response larger than readMaxBytes fails with resource_exhausted", async () => {
+    const error = await fail(run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })),
+      { readMaxBytes: 1000 }
+    ))
+    expect(error.code).toBe("resource_exhausted")
+  })
+
+  it("a request larger than writeMaxBytes fails before it is sent", async () => {
+    const error = await fail(run(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "y".repeat(5000) })),
+      { writeMaxBytes: 1000 }
+    ))
+    expect(error.code).toBe("resource_exhausted")
+  })
+
+  it("an unreachable server fails with unavailable", async () => {
+    const error = await fail(Effect.runPromise(
+      Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })).pipe(
+        Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl: "http://127.0.0.1:1" }))))
+      )
+    ))
+    expect(error.code).toBe("unavailable")
+  })
+})
+
+void create
