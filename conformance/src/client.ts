@@ -141,6 +141,10 @@ const runCase = (request: ClientCompatRequest, transports: Transports) =>
           Stream.takeWhile((m) => m !== undefined),
           Stream.tap(() => Effect.sync(() => sent++))
         )
+        if (lockStep !== undefined) {
+          // full duplex: read the response to the last request before closing (or canceling)
+          base = Stream.concat(base, Stream.unwrap(Effect.as(Queue.take(lockStep), Stream.empty)))
+        }
         if (cancel?.case === "beforeCloseSend") {
           return Stream.concat(base, Stream.unwrap(Effect.as(fire, Stream.never)))
         }
