@@ -29,7 +29,8 @@ const main = async () => {
       port: 0,
       host: "127.0.0.1",
       http: request.httpVersion === HTTPVersion.HTTP_VERSION_1 ? "1.1" : request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? "2" : "auto",
-      gracePeriodMs: 1000
+      gracePeriodMs: 1000,
+      keepAliveTimeoutMs: 600_000
     })
     yield* Effect.promise(() =>
       writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, { host: server.host, port: server.port })))

@@ -1,0 +1,562 @@
+/**
+ * Serves a Connect handler on Node: one TCP port speaking HTTP/1.1 and HTTP/2 with prior
+ * knowledge (h2c), each request run as one fiber, graceful shutdown when the scope closes.
+ *
+ * @since 0.1.0
+ */
+import * as http from "node:http"
+import * as http2 from "node:http2"
+import * as net from "node:net"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { Compressions } from "@connect-effect/core/Compression"
+import * as ConnectError from "@connect-effect/core/ConnectError"
+import * as Router from "@connect-effect/core/Router"
+import type { ResponseWriter, ServerRequest } from "@connect-effect/core/Http"
+import { BodyReader } from "./internal/body.ts"
+import * as NodeHeaders from "./internal/headers.ts"
+import * as NodeCompression from "./NodeCompression.ts"
+
+/** What a server runs for every request. It must not fail; defects become a 500 or a reset. */
+export type Handler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
+
+/** Options of {@link make}. */
+export interface Options {
+  /** TCP port; `0` (the default) picks a free one. */
+  readonly port?: number | undefined
+  /** Interface to bind (default `127.0.0.1`). */
+  readonly host?: string | undefined
+  /** Protocols spoken on the port: `"auto"` (default) sniffs the HTTP/2 preface per connection. */
+  readonly http?: "1.1" | "2" | "auto" | undefined
+  /** How long shutdown waits for in-flight requests before interrupting them (default 5000). */
+  readonly gracePeriodMs?: number | undefined
+  /** Largest request header block in bytes, for both protocols (default 16 KiB). */
+  readonly maxHeaderSize?: number | undefined
+  /** HTTP/1.1 keep-alive idle timeout (default 65000 ms: longer than the idle timeouts of common clients and proxies, so they close first). */
+  readonly keepAliveTimeoutMs?: number | undefined
+  /** Time a new connection may take to send its first bytes / request headers (default 60000 ms). */
+  readonly headersTimeoutMs?: number | undefined
+  /** HTTP/2 settings sent to clients (merged over `enablePush: false`). */
+  readonly http2Settings?: http2.Settings | undefined
+  /** Per-session memory limit of the HTTP/2 server in MB (Node's default is 10). */
+  readonly http2MaxSessionMemory?: number | undefined
+  /** Called with the cause when a handler dies; defaults to `console.error`. */
+  readonly onDefect?: ((cause: Cause.Cause<unknown>) => void) | undefined
+}
+
+/** A listening server. */
+export interface Info {
+  readonly port: number
+  readonly host: string
+  /** `http://host:port`. */
+  readonly url: string
+  /** Number of open TCP connections (both protocols). */
+  readonly connections: () => number
+}
+
+/** The server could not start listening. */
+export class ServeError extends Data.TaggedError("ServeError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** The running server as a service, so that tests and callers can read the bound port. */
+export class NodeServer extends Context.Service<NodeServer, Info>()("@connect-effect/platform-node/NodeServer") {}
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1")
+const EMPTY_HEADERS: http.OutgoingHttpHeaders = {}
+const noop = (): void => {}
+const canceledByPeer = () => ConnectError.make("canceled", "peer closed the request")
+const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer }
+
+const waitDrain = (writable: NodeJS.EventEmitter & { readonly destroyed: boolean }): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (writable.destroyed) return resume(Effect.void)
+    const done = () => {
+      writable.removeListener("drain", done)
+      writable.removeListener("close", done)
+      resume(Effect.void)
+    }
+    writable.on("drain", done)
+    writable.on("close", done)
+    return Effect.sync(() => {
+      writable.removeListener("drain", done)
+      writable.removeListener("close", done)
+    })
+  })
+
+const isEmpty = (headers: Headers): boolean => {
+  for (const _ of headers.keys()) return false
+  return true
+}
+
+/** Shared bookkeeping of a running server. */
+interface State {
+  closing: boolean
+  inflight: number
+  readonly fibers: Set<Fiber.Fiber<void>>
+  readonly runFork: (effect: Effect.Effect<void, never, any>) => Fiber.Fiber<void>
+  readonly onDefect: (cause: Cause.Cause<unknown>) => void
+  onIdle: (() => void) | undefined
+}
+
+const exchangeDone = (state: State): void => {
+  state.inflight--
+  if (state.inflight === 0 && state.onIdle !== undefined) state.onIdle()
+}
+
+/** Runs the handler's fiber for one exchange and wires peer-close and exit handling. */
+const run = (
+  state: State,
+  effect: Effect.Effect<void, never, any>,
+  ex: Exchange
+): void => {
+  state.inflight++
+  const fiber = state.runFork(effect)
+  ex.fiber = fiber
+  state.fibers.add(fiber)
+  fiber.addObserver((exit) => {
+    state.fibers.delete(fiber)
+    ex.fiberDone = true
+    if (!ex.ended && !ex.closed) {
+      if (Exit.isSuccess(exit)) {
+        ex.finish()
+      } else {
+        if (!Cause.hasInterruptsOnly(exit.cause)) state.onDefect(exit.cause)
+        ex.abort()
+      }
+    }
+    if (ex.closed) exchangeDone(state)
+  })
+}
+
+/** Per-request state shared by both protocols. */
+interface Exchange {
+  headSent: boolean
+  ended: boolean
+  closed: boolean
+  fiberDone: boolean
+  fiber: Fiber.Fiber<void> | undefined
+  peerClose: Array<() => void> | undefined
+  /** Ends a response the handler left open after succeeding. */
+  readonly finish: () => void
+  /** Responds 500 when nothing was sent yet, else resets the exchange. */
+  readonly abort: () => void
+}
+
+const onExchangeClose = (state: State, ex: Exchange): void => {
+  if (ex.closed) return
+  ex.closed = true
+  if (!ex.ended) {
+    const callbacks = ex.peerClose
+    if (callbacks !== undefined) {
+      ex.peerClose = undefined
+      for (const f of callbacks) f()
+    }
+    if (!ex.fiberDone) ex.fiber?.interruptUnsafe()
+  }
+  if (ex.fiberDone) exchangeDone(state)
+}
+
+const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMessage, res: http.ServerResponse): void => {
+  res.on("error", noop)
+  const reader = new BodyReader(req, {
+    ...bodyOptions,
+    onAbandon: () => {
+      // the rest of the body stays unread: the connection cannot be reused
+      if (!res.headersSent) res.setHeader("connection", "close")
+      else req.resume()
+    }
+  })
+  const ex: Exchange = {
+    headSent: false,
+    ended: false,
+    closed: false,
+    fiberDone: false,
+    fiber: undefined,
+    peerClose: undefined,
+    finish: () => writer.end(),
+    abort: () => {
+      if (!ex.headSent) {
+        ex.headSent = true
+        ex.ended = true
+        res.writeHead(500, { "content-length": 0 })
+        res.end()
+      } else {
+        ex.ended = true
+        res.destroy()
+      }
+    }
+  }
+  const writer: ResponseWriter = {
+    head: (status, headers, body) => {
+      if (ex.headSent || ex.closed) return
+      ex.headSent = true
+      const out = NodeHeaders.toNode(headers)
+      if (state.closing) out["connection"] = "close"
+      if (body !== undefined) {
+        ex.ended = true
+        out["content-length"] = body.byteLength
+        res.writeHead(status, out)
+        res.end(body)
+        reader.discard()
+      } else {
+        res.writeHead(status, out)
+      }
+    },
+    write: (chunk) => {
+      if (ex.ended || ex.closed) return Effect.void
+      if (!ex.headSent) writer.head(200, new Headers())
+      return res.write(chunk) ? Effect.void : waitDrain(res)
+    },
+    end: (trailers) => {
+      if (ex.ended || ex.closed) return
+      const hasTrailers = trailers !== undefined && !isEmpty(trailers)
+      if (!ex.headSent) {
+        ex.headSent = true
+        res.writeHead(
+          200,
+          hasTrailers ? (state.closing ? { connection: "close" } : EMPTY_HEADERS) : state.closing
+          ? { "content-length": 0, connection: "close" }
+          : { "content-length": 0 }
+        )
+      }
+      ex.ended = true
+      if (hasTrailers) res.addTrailers(NodeHeaders.toNode(trailers) as http.OutgoingHttpHeaders)
+      res.end()
+      reader.discard()
+    }
+  }
+  const request: ServerRequest = {
+    method: req.method ?? "GET",
+    url: req.url ?? "/",
+    headers: NodeHeaders.fromRaw(req.rawHeaders),
+    httpVersion: "1.1",
+    get body() {
+      return reader.stream
+    },
+    readAll: (maxBytes) => reader.readAll(maxBytes),
+    onPeerClose: (f) => {
+      ;(ex.peerClose ??= []).push(f)
+    }
+  }
+  res.on("close", () => onExchangeClose(state, ex))
+  run(state, handler(request, writer), ex)
+}
+
+const handleHttp2 = (
+  state: State,
+  handler: Handler<any>,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders
+): void => {
+  stream.on("error", noop)
+  let trailers: Headers | undefined
+  let aborting = false
+  const sendTrailers = () => {
+    // when resetting, END_STREAM must not go out before RST_STREAM (it would look complete)
+    if (aborting) return
+    try {
+      stream.sendTrailers(trailers === undefined ? EMPTY_HEADERS : NodeHeaders.toNode(trailers))
+    } catch {
+      // stream already gone
+    }
+  }
+  const reader = new BodyReader(stream, {
+    ...bodyOptions,
+    isAborted: () => stream.aborted,
+    // discard the rest of an oversized body so the stream can complete
+    onAbandon: () => stream.resume()
+  })
+  const respond = (out: http2.OutgoingHttpHeaders, endStream: boolean): boolean => {
+    try {
+      if (endStream) {
+        stream.respond(out, { endStream: true })
+      } else {
+        stream.respond(out, { waitForTrailers: true })
+        stream.once("wantTrailers", sendTrailers)
+      }
+      return true
+    } catch {
+      return false
+    }
+  }
+  const ex: Exchange = {
+    headSent: false,
+    ended: false,
+    closed: false,
+    fiberDone: false,
+    fiber: undefined,
+    peerClose: undefined,
+    finish: () => writer.end(),
+    abort: () => {
+      ex.ended = true
+      if (!ex.headSent) {
+        ex.headSent = true
+        respond({ ":status": 500 }, true)
+      } else {
+        aborting = true
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+      }
+    }
+  }
+  const writer: ResponseWriter = {
+    head: (status, headers, body) => {
+      if (ex.headSent || ex.closed) return
+      ex.headSent = true
+      const out = NodeHeaders.toNode(headers) as http2.OutgoingHttpHeaders
+      out[":status"] = status
+      if (body !== undefined) {
+        ex.ended = true
+        try {
+          stream.respond(out)
+          stream.end(body)
+        } catch {
+          // stream already gone
+        }
+        reader.discard()
+      } else {
+        respond(out, false)
+      }
+    },
+    write: (chunk) => {
+      if (ex.ended || ex.closed) return Effect.void
+      if (!ex.headSent) writer.head(200, new Headers())
+      return stream.write(chunk) ? Effect.void : waitDrain(stream)
+    },
+    end: (t) => {
+      if (ex.ended || ex.closed) return
+      ex.ended = true
+      const hasTrailers = t !== undefined && !isEmpty(t)
+      if (!ex.headSent) {
+        ex.headSent = true
+        if (!hasTrailers) {
+          respond({ ":status": 200 }, true)
+          reader.discard()
+          return
+        }
+        respond({ ":status": 200 }, false)
+      }
+      if (hasTrailers) trailers = t
+      stream.end()
+      reader.discard()
+    }
+  }
+  const request: ServerRequest = {
+    method: headers[":method"] ?? "GET",
+    url: headers[":path"] ?? "/",
+    headers: NodeHeaders.fromObject(headers),
+    httpVersion: "2",
+    get body() {
+      return reader.stream
+    },
+    readAll: (maxBytes) => reader.readAll(maxBytes),
+    onPeerClose: (f) => {
+      ;(ex.peerClose ??= []).push(f)
+    }
+  }
+  stream.on("close", () => onExchangeClose(state, ex))
+  run(state, handler(request, writer), ex)
+}
+
+const formatUrl = (host: string, port: number): string =>
+  host.includes(":") ? `http://[${host}]:${port}` : `http://${host}:${port}`
+
+/**
+ * Listens and serves `handler` until the scope closes. Closing the scope stops accepting
+ * connections, lets in-flight requests finish for up to `gracePeriodMs`, then interrupts
+ * the remaining handlers and destroys the connections.
+ */
+export const make = <R>(
+  handler: Handler<R>,
+  options: Options = {}
+): Effect.Effect<Info, ServeError, R | Scope.Scope> =>
+  Effect.flatMap(Effect.context<R>(), (context) => {
+    const host = options.host ?? "127.0.0.1"
+    const mode = options.http ?? "auto"
+    const gracePeriodMs = options.gracePeriodMs ?? 5000
+    const headersTimeoutMs = options.headersTimeoutMs ?? 60_000
+    const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024
+    const state: State = {
+      closing: false,
+      inflight: 0,
+      fibers: new Set(),
+      runFork: Effect.runForkWith(context) as unknown as State["runFork"],
+      onDefect: options.onDefect ?? ((cause) => console.error("[connect-effect] handler defect", Cause.pretty(cause))),
+      onIdle: undefined
+    }
+    const sockets = new Set<net.Socket>()
+    const http1Sockets = new Set<net.Socket>()
+    const sessions = new Set<http2.ServerHttp2Session>()
+
+    const h1 = http.createServer({
+      maxHeaderSize,
+      requestTimeout: 0,
+      headersTimeout: headersTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000
+    }, (req, res) => handleHttp1(state, handler, req, res))
+    h1.on("clientError", (_err, socket) => socket.destroy())
+
+    const h2 = http2.createServer({
+      maxHeaderListPairs: 256,
+      settings: { enablePush: false, maxHeaderListSize: maxHeaderSize, ...options.http2Settings },
+      ...(options.http2MaxSessionMemory !== undefined ? { maxSessionMemory: options.http2MaxSessionMemory } : {})
+    })
+    h2.on("stream", (stream, headers) => handleHttp2(state, handler, stream, headers))
+    h2.on("session", (session: http2.ServerHttp2Session) => {
+      sessions.add(session)
+      session.on("error", noop)
+      session.once("close", () => sessions.delete(session))
+      if (state.closing) session.close()
+    })
+    h2.on("sessionError", noop)
+
+    const toHttp1 = (socket: net.Socket) => {
+      http1Sockets.add(socket)
+      h1.emit("connection", socket)
+    }
+
+    const sniff = (socket: net.Socket) => {
+      let seen: Buffer | undefined
+      const cleanup = () => {
+        socket.removeListener("data", onData)
+        socket.removeListener("timeout", onTimeout)
+        socket.setTimeout(0)
+      }
+      const onTimeout = () => socket.destroy()
+      const onData = (chunk: Buffer) => {
+        const buf: Buffer = seen === undefined ? chunk : Buffer.concat([seen, chunk])
+        const n = Math.min(buf.length, PREFACE.length)
+        const isH2 = buf.compare(PREFACE, 0, n, 0, n) === 0
+        if (isH2 && buf.length < PREFACE.length) {
+          seen = buf
+          return
+        }
+        cleanup()
+        socket.pause()
+        socket.unshift(buf)
+        if (isH2) {
+          // the HTTP/2 session reads the unshifted bytes itself
+          h2.emit("connection", socket)
+        } else {
+          toHttp1(socket)
+          socket.resume()
+        }
+      }
+      socket.setTimeout(headersTimeoutMs)
+      socket.on("timeout", onTimeout)
+      socket.on("data", onData)
+    }
+
+    const onConnection = (socket: net.Socket) => {
+      sockets.add(socket)
+      socket.on("error", noop)
+      socket.once("close", () => {
+        sockets.delete(socket)
+        http1Sockets.delete(socket)
+      })
+      if (state.closing) {
+        socket.destroy()
+        return
+      }
+      if (mode === "1.1") toHttp1(socket)
+      else if (mode === "2") h2.emit("connection", socket)
+      else sniff(socket)
+    }
+
+    const server = net.createServer({ noDelay: true }, onConnection)
+
+    const listen = Effect.callback<Info, ServeError>((resume) => {
+      const onError = (error: Error) => {
+        resume(Effect.fail(new ServeError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, cause: error })))
+      }
+      server.once("error", onError)
+      server.listen({ port: options.port ?? 0, host }, () => {
+        server.removeListener("error", onError)
+        server.on("error", noop)
+        const address = server.address() as net.AddressInfo
+        resume(Effect.succeed({
+          port: address.port,
+          host,
+          url: formatUrl(host, address.port),
+          connections: () => sockets.size
+        }))
+      })
+    })
+
+    const shutdown = Effect.callback<void>((resume) => {
+      state.closing = true
+      let finished = false
+      let graceTimer: ReturnType<typeof setTimeout> | undefined
+      let forceTimer: ReturnType<typeof setTimeout> | undefined
+      const finish = () => {
+        if (finished) return
+        finished = true
+        if (graceTimer !== undefined) clearTimeout(graceTimer)
+        if (forceTimer !== undefined) clearTimeout(forceTimer)
+        state.onIdle = undefined
+        resume(Effect.void)
+      }
+      server.close(() => finish())
+      h1.closeIdleConnections()
+      for (const session of sessions) session.close()
+      const onIdle = () => {
+        // every exchange is done: finish the idle HTTP/1.1 connections gracefully
+        h1.closeIdleConnections()
+        for (const socket of http1Sockets) socket.end()
+        for (const socket of sockets) if (!http1Sockets.has(socket) && !hasSession(socket)) socket.destroy()
+      }
+      const hasSession = (socket: net.Socket) => {
+        for (const s of sessions) if (s.socket === socket) return true
+        return false
+      }
+      state.onIdle = onIdle
+      if (state.inflight === 0) onIdle()
+      graceTimer = setTimeout(() => {
+        graceTimer = undefined
+        // interrupted handlers reset their exchanges (see `run`); what is left after a
+        // moment more is destroyed
+        for (const fiber of Array.from(state.fibers)) fiber.interruptUnsafe()
+        forceTimer = setTimeout(() => {
+          forceTimer = undefined
+          for (const session of sessions) session.destroy()
+          for (const socket of sockets) socket.destroy()
+        }, 1000)
+      }, gracePeriodMs)
+      return Effect.sync(finish)
+    })
+
+    return Effect.acquireRelease(listen, () => shutdown)
+  })
+
+/** Serves `handler` for the lifetime of the layer and provides the bound address as {@link NodeServer}. */
+export const layer = <R>(handler: Handler<R>, options?: Options): Layer.Layer<NodeServer, ServeError, R> =>
+  Layer.effect(NodeServer, make(handler, options))
+
+/**
+ * Serves a `Router` (or an effect building one, such as `Router.fromServices`) for the
+ * lifetime of the layer. Compressions default to the provided `Compressions` reference, or
+ * to gzip, br and zstd when none was provided.
+ */
+export const layerRouter = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
+  options: Options & Router.ServerOptions = {}
+): Layer.Layer<NodeServer, ServeError | E, R | R2> =>
+  Layer.effect(
+    NodeServer,
+    Effect.gen(function*() {
+      const r = Effect.isEffect(router) ? yield* router : router
+      const provided = yield* Effect.service(Compressions)
+      const handler = yield* Router.toHttpHandler(r, {
+        ...options,
+        compressions: options.compressions ?? (provided.length > 0 ? provided : NodeCompression.all)
+      })
+      return yield* make(handler, options)
+    })
+  )

@@ -1,0 +1,17 @@
+/**
+ * Node.js platform for connect-effect: server, client transports and compression.
+ *
+ * @since 0.1.0
+ */
+
+/** Serving handlers over HTTP/1.1 and h2c on one port. */
+export * as NodeServer from "./NodeServer.ts"
+
+/** Client transports over `node:http` and `node:http2`. */
+export * as NodeHttpTransport from "./NodeHttpTransport.ts"
+
+/** gzip, br and zstd through `node:zlib`. */
+export * as NodeCompression from "./NodeCompression.ts"
+
+/** Connect client transports for Node (protocol + HTTP transport + compressions). */
+export * as NodeTransport from "./NodeTransport.ts"

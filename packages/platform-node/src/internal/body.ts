@@ -1,0 +1,310 @@
+/**
+ * Reading a Node `Readable` (an `IncomingMessage` or an `Http2Stream`) as a pull-based
+ * Stream or as one Buffer, without fibers, queues or async iterators.
+ *
+ * @internal
+ */
+import type { Readable } from "node:stream"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as Arr from "effect/Array"
+import * as ConnectError from "@connect-effect/core/ConnectError"
+
+/** How a body maps Node events to `ConnectError`s. */
+export interface BodyOptions {
+  /** Maps an `'error'` event. */
+  readonly onError: (error: unknown) => ConnectError.ConnectError
+  /** The error when the readable closes before `'end'`. */
+  readonly onPrematureClose: () => ConnectError.ConnectError
+  /** Called once when `readAll` gave up on the body because it was too large. */
+  readonly onAbandon?: (() => void) | undefined
+  /**
+   * Checked on `'end'`: true when the readable ended because the exchange was reset (an
+   * HTTP/2 stream emits `'end'` after RST_STREAM), which then counts as a premature close.
+   */
+  readonly isAborted?: (() => boolean) | undefined
+  /**
+   * Reports the end one tick later (an HTTP/1.1 client response: Node's agent returns the
+   * socket to its pool on a `nextTick` after `'end'`, and the next call should find it there).
+   */
+  readonly deferEnd?: boolean | undefined
+  /** Bytes queued before the readable is paused (default 256 KiB). */
+  readonly highWaterMark?: number | undefined
+}
+
+const EMPTY = new Uint8Array(0)
+
+type Resume<A> = (effect: Effect.Effect<A, ConnectError.ConnectError>) => void
+
+const isEnded = (readable: Readable): boolean =>
+  (readable as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true
+
+/** Too-large body error, the way connect implementations word it. */
+export const tooLarge = (maxBytes: number): ConnectError.ConnectError =>
+  ConnectError.make("resource_exhausted", `message is larger than configured max ${maxBytes} bytes`)
+
+/**
+ * One reader per body. `stream` and `readAll` share the same state, so a body can only
+ * be consumed once.
+ */
+export class BodyReader {
+  readonly readable: Readable
+  readonly options: BodyOptions
+  readonly highWaterMark: number
+  chunks: Array<Buffer> = []
+  queued = 0
+  done = false
+  failure: ConnectError.ConnectError | undefined = undefined
+  attached = false
+  paused = false
+  /** Pending stream pull. */
+  waiter: (() => void) | undefined = undefined
+  /** Pending `readAll`. */
+  allResume: Resume<Uint8Array> | undefined = undefined
+  allMax = Infinity
+  /** Listeners told once the body ended, failed or was abandoned. */
+  onSettled: (() => void) | undefined = undefined
+
+  constructor(readable: Readable, options: BodyOptions) {
+    this.readable = readable
+    this.options = options
+    this.highWaterMark = options.highWaterMark ?? 256 * 1024
+  }
+
+  private attach(): void {
+    if (this.attached) return
+    this.attached = true
+    const r = this.readable
+    if (r.destroyed && !isEnded(r)) {
+      this.fail(this.options.onPrematureClose())
+      return
+    }
+    r.on("data", this.onData)
+    r.on("end", this.onEnd)
+    r.on("error", this.onErrorEvent)
+    r.on("close", this.onClose)
+  }
+
+  private detach(): void {
+    const r = this.readable
+    r.removeListener("data", this.onData)
+    r.removeListener("end", this.onEnd)
+    r.removeListener("error", this.onErrorEvent)
+    r.removeListener("close", this.onClose)
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.failure !== undefined) return
+    this.chunks.push(chunk)
+    this.queued += chunk.length
+    if (this.allResume !== undefined) {
+      if (this.queued > this.allMax) this.abandon(this.allMax)
+      return
+    }
+    if (this.waiter !== undefined) {
+      const w = this.waiter
+      this.waiter = undefined
+      w()
+    }
+    if (this.queued >= this.highWaterMark && !this.paused) {
+      this.paused = true
+      this.readable.pause()
+    }
+  }
+
+  private readonly onEnd = (): void => {
+    if (this.options.deferEnd === true) process.nextTick(this.ended_)
+    else this.ended_()
+  }
+
+  private readonly ended_ = (): void => {
+    if (this.done || this.failure !== undefined) return
+    if (this.options.isAborted?.() === true) {
+      this.fail(this.options.onPrematureClose())
+      return
+    }
+    this.done = true
+    this.detach()
+    // keep an error listener so a late error cannot crash the process
+    this.readable.on("error", noop)
+    const all = this.allResume
+    if (all !== undefined) {
+      this.allResume = undefined
+      all(Effect.succeed(this.takeAll()))
+    } else if (this.waiter !== undefined) {
+      const w = this.waiter
+      this.waiter = undefined
+      w()
+    }
+    this.settle()
+  }
+
+  private readonly onErrorEvent = (error: unknown): void => {
+    this.fail(this.options.onError(error))
+  }
+
+  private readonly onClose = (): void => {
+    if (this.done) return
+    if (this.readable.readableEnded) this.ended_()
+    else this.fail(this.options.onPrematureClose())
+  }
+
+  private settle(): void {
+    const f = this.onSettled
+    if (f !== undefined) {
+      this.onSettled = undefined
+      f()
+    }
+  }
+
+  /** Fails the body (idempotent); pending readers are woken. */
+  fail(error: ConnectError.ConnectError): void {
+    if (this.done || this.failure !== undefined) return
+    this.failure = error
+    this.chunks = []
+    this.queued = 0
+    const all = this.allResume
+    if (all !== undefined) {
+      this.allResume = undefined
+      all(Effect.fail(error))
+    } else if (this.waiter !== undefined) {
+      const w = this.waiter
+      this.waiter = undefined
+      w()
+    }
+    this.settle()
+  }
+
+  /**
+   * The response is complete and nobody will read the rest of the body: drop what is queued and
+   * let the remainder flow into the void, so a peer still uploading is not stalled by flow
+   * control (HTTP/2) and the connection stays usable (HTTP/1.1).
+   */
+  discard(): void {
+    if (this.done) return
+    this.done = true
+    if (this.attached) this.detach()
+    this.chunks = []
+    this.queued = 0
+    this.readable.on("error", noop)
+    this.paused = false
+    this.readable.resume()
+  }
+
+  private abandon(maxBytes: number): void {
+    this.readable.pause()
+    this.paused = true
+    this.fail(tooLarge(maxBytes))
+    this.options.onAbandon?.()
+  }
+
+  private takeAll(): Uint8Array {
+    const chunks = this.chunks
+    const n = this.queued
+    this.chunks = []
+    this.queued = 0
+    if (chunks.length === 0) return EMPTY
+    if (chunks.length === 1) return chunks[0]!
+    return Buffer.concat(chunks, n)
+  }
+
+  private unpause(): void {
+    if (this.paused) {
+      this.paused = false
+      this.readable.resume()
+    }
+  }
+
+  /** Reads the whole body into one buffer, failing with `resource_exhausted` past `maxBytes`. */
+  readAll(maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> {
+    return Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      const r = this.readable
+      if (!this.attached && isEnded(r) && !r.destroyed) {
+        // everything is already buffered inside the readable: take it synchronously
+        const buf = (r.read() as Buffer | null) ?? EMPTY
+        this.done = true
+        r.on("error", noop)
+        this.settle()
+        if (buf.length > maxBytes) {
+          this.failure = tooLarge(maxBytes)
+          this.options.onAbandon?.()
+          return Effect.fail(this.failure)
+        }
+        return Effect.succeed(buf)
+      }
+      if (this.queued > maxBytes) {
+        this.abandon(maxBytes)
+        return Effect.fail(this.failure!)
+      }
+      if (this.done) return Effect.succeed(this.takeAll())
+      return Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
+        this.allMax = maxBytes
+        this.allResume = resume
+        this.attach()
+        if (this.failure !== undefined) return
+        this.paused = false
+        r.resume()
+        return Effect.sync(() => {
+          if (this.allResume === resume) {
+            this.allResume = undefined
+            this.paused = true
+            r.pause()
+          }
+        })
+      })
+    })
+  }
+
+  /** One pull of the body stream: all chunks queued so far, or waits for the next. */
+  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array>, ConnectError.ConnectError | Cause.Done> =
+    Effect.suspend(() => {
+      if (this.queued > 0) {
+        const chunks = this.chunks
+        this.chunks = []
+        this.queued = 0
+        this.unpause()
+        return Effect.succeed(chunks as unknown as Arr.NonEmptyReadonlyArray<Uint8Array>)
+      }
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.done) return Cause.done()
+      if (!this.attached) {
+        const r = this.readable
+        if (isEnded(r) && !r.destroyed && r.readableLength === 0) {
+          this.done = true
+          r.on("error", noop)
+          r.resume()
+          this.settle()
+          return Cause.done()
+        }
+      }
+      return Effect.callback<Arr.NonEmptyReadonlyArray<Uint8Array>, ConnectError.ConnectError | Cause.Done>(
+        (resume) => {
+          const wake = () => resume(this.pull)
+          this.waiter = wake
+          this.attach()
+          if (this.waiter !== wake) return // failed while attaching (already woken)
+          this.paused = false
+          this.readable.resume()
+          return Effect.sync(() => {
+            if (this.waiter === wake) this.waiter = undefined
+          })
+        }
+      )
+    })
+
+  private stream_: Stream.Stream<Uint8Array, ConnectError.ConnectError> | undefined = undefined
+
+  /** The body as a Stream (pull-based, with backpressure); built on first use. */
+  get stream(): Stream.Stream<Uint8Array, ConnectError.ConnectError> {
+    return (this.stream_ ??= Stream.fromPull(Effect.succeed(this.pull)))
+  }
+
+  /** True once the body has been read to its end. */
+  get ended(): boolean {
+    return this.done
+  }
+}
+
+const noop = (): void => {}
