@@ -362,3 +362,11 @@ describe("behaviour", () => {
 })
 
 void create
+
+// Type-level: the handlers require CurrentUser until the auth interceptor provides it.
+const withoutAuth = Router.empty.pipe(Router.service(ElizaDescriptor, handlers))
+// @ts-expect-error Router<CurrentUser> is not a Router<never>: serving it would lack CurrentUser
+const _missing: Router.Router<never> = withoutAuth
+const _complete: Router.Router<never> = router
+void _missing
+void _complete
