@@ -18,6 +18,7 @@ import * as Codec from "@connect-effect/core/Codec"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import { HttpTransport } from "@connect-effect/core/Http"
 import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
+import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
 import {
@@ -26,7 +27,7 @@ import {
   ClientResponseResultSchema,
   type ClientCompatRequest
 } from "../gen/connectrpc/conformance/v1/client_compat_pb.ts"
-import { Code as CodeEnum, Codec as CodecEnum, Compression as CompressionEnum, HTTPVersion, StreamType } from "../gen/connectrpc/conformance/v1/config_pb.ts"
+import { Code as CodeEnum, Codec as CodecEnum, Protocol, Compression as CompressionEnum, HTTPVersion, StreamType } from "../gen/connectrpc/conformance/v1/config_pb.ts"
 import {
   ConformancePayloadSchema,
   ConformanceService,
@@ -93,7 +94,11 @@ const runCase = (request: ClientCompatRequest, transports: Transports) =>
       timeoutMs: undefined
     }
     const http = request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? transports.http2 : transports.http1
-    const transport = ProtocolConnect.makeTransport(http, config)
+    const transport = request.protocol === Protocol.GRPC
+      ? ProtocolGrpc.makeTransport(http, config, false)
+      : request.protocol === Protocol.GRPC_WEB
+      ? ProtocolGrpc.makeTransport(http, config, true)
+      : ProtocolConnect.makeTransport(http, config)
     const headers = new Headers()
     for (const h of request.requestHeaders) for (const v of h.value) headers.append(h.name, v)
     const messages = request.requestMessages.map((any) => {

@@ -3,6 +3,7 @@
  * ConformanceService with connect-effect on Node, prints a ServerCompatResponse.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Router from "@connect-effect/core/Router"
@@ -45,7 +46,7 @@ const main = async () => {
   process.on("SIGTERM", stop)
   process.on("SIGINT", stop)
   fiber.addObserver((exit) => {
-    if (exit._tag === "Failure") {
+    if (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)) {
       console.error("server failed", exit.cause)
       process.exit(1)
     }

@@ -56,7 +56,7 @@ const requestInfo = (
   ctx: HandlerContext,
   requests: ReadonlyArray<Any>
 ): ConformancePayload_RequestInfo => {
-  const timeout = ctx.requestHeaders.get("connect-timeout-ms")
+  const timeout = ctx.timeRemaining()
   let connectGetInfo
   if (ctx.httpMethod === "GET") {
     const url = new URL(ctx.url, "http://localhost")
@@ -68,7 +68,7 @@ const requestInfo = (
   }
   return create(ConformancePayload_RequestInfoSchema, {
     requestHeaders: headersToProto(ctx.requestHeaders),
-    ...(timeout !== null ? { timeoutMs: BigInt(timeout) } : {}),
+    ...(timeout !== undefined ? { timeoutMs: BigInt(timeout) } : {}),
     requests: [...requests],
     ...(connectGetInfo !== undefined ? { connectGetInfo } : {})
   })

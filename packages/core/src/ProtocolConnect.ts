@@ -362,7 +362,9 @@ const serveUnary = (
     const name = codecName
     const read = requestCompression === undefined
       ? bodyEffect
-      : Effect.flatMap(bodyEffect, (b) => requestCompression.decompress(b, config.readMaxBytes))
+      : Effect.flatMap(bodyEffect, (b) =>
+        // an empty body is an empty message whatever the encoding says
+        b.byteLength === 0 ? Effect.succeed(b) : requestCompression.decompress(b, config.readMaxBytes))
     const work = Effect.flatMap(read, (bytes) => {
       let input: unknown
       try {

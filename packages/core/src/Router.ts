@@ -17,6 +17,7 @@ import { Compressions } from "./Compression.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
 import type { ServerInterceptor } from "./Interceptor.ts"
 import * as ProtocolConnect from "./ProtocolConnect.ts"
+import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import type { Handlers } from "./Rpc.ts"
 import type { AnyHandler, Route, ServerConfig } from "./internal/server.ts"
 
@@ -190,6 +191,10 @@ export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHan
   if (route === undefined) {
     return Effect.sync(() => plain(writer, 404))
   }
+  if (request.method === "POST") {
+    const grpc = ProtocolGrpc.parseContentType(request.headers.get("content-type"))
+    if (grpc !== undefined) return ProtocolGrpc.serve(route, request, writer, config, grpc) as Effect.Effect<void, never, R>
+  }
   const kind = ProtocolConnect.classify(request)
   if (request.method !== "POST" && request.method !== "GET") {
     return Effect.sync(() => plain(writer, 405, { allow: ProtocolConnect.allowsGet(route.method) ? "GET, POST" : "POST" }))
@@ -202,7 +207,8 @@ export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHan
     const accept = route.method.methodKind === "unary"
       ? "application/proto, application/json"
       : "application/connect+proto, application/connect+json"
-    return Effect.sync(() => plain(writer, 415, { "accept-post": accept }))
+    const grpcTypes = ", application/grpc, application/grpc+proto, application/grpc+json, application/grpc-web, application/grpc-web+proto, application/grpc-web+json"
+    return Effect.sync(() => plain(writer, 415, { "accept-post": accept + grpcTypes }))
   }
   return ProtocolConnect.serve(route, request, writer, config, kind) as Effect.Effect<void, never, R>
 }

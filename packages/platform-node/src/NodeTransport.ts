@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import { HttpTransport } from "@connect-effect/core/Http"
 import * as Codec from "@connect-effect/core/Codec"
 import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
+import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import { Transport, type ClientOptions } from "@connect-effect/core/Transport"
 import * as NodeCompression from "./NodeCompression.ts"
 import * as NodeHttpTransport from "./NodeHttpTransport.ts"
@@ -52,11 +53,34 @@ export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport,
     Effect.map(Effect.service(HttpTransport), (http) => ProtocolConnect.makeTransport(http, resolve(options)))
   )
 
+/** The gRPC protocol over the `HttpTransport` in context (gRPC needs HTTP/2 trailers). */
+export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+  Layer.effect(
+    Transport,
+    Effect.map(Effect.service(HttpTransport), (http) => ProtocolGrpc.makeTransport(http, resolve(options), false))
+  )
+
+/** The gRPC-Web protocol over the `HttpTransport` in context. */
+export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+  Layer.effect(
+    Transport,
+    Effect.map(Effect.service(HttpTransport), (http) => ProtocolGrpc.makeTransport(http, resolve(options), true))
+  )
+
+const httpLayer = (options: Options) =>
+  options.httpVersion === "2" ? NodeHttpTransport.layerHttp2() : NodeHttpTransport.layerHttp1()
+
+/** The gRPC protocol over Node's HTTP/2 client (always HTTP/2: gRPC needs trailers). */
+export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">): Layer.Layer<Transport> =>
+  layerGrpcWith(options).pipe(Layer.provide(NodeHttpTransport.layerHttp2()))
+
+/** The gRPC-Web protocol over Node's HTTP/1.1 (default) or HTTP/2 client. */
+export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<Transport> =>
+  layerGrpcWebWith(options).pipe(Layer.provide(httpLayer(options)))
+
 /**
  * The Connect protocol over Node's HTTP client: HTTP/1.1 by default, HTTP/2 with
  * `httpVersion: "2"`. Connections are pooled and closed with the layer.
  */
 export const layerConnect = (options: Options): Layer.Layer<Transport> =>
-  layerConnectWith(options).pipe(
-    Layer.provide(options.httpVersion === "2" ? NodeHttpTransport.layerHttp2() : NodeHttpTransport.layerHttp1())
-  )
+  layerConnectWith(options).pipe(Layer.provide(httpLayer(options)))

@@ -101,13 +101,24 @@ beforeAll(async () => {
 })
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
+type Protocol = "connect" | "grpc" | "grpc-web"
+
+const transportLayer = (protocol: Protocol, options: NodeTransport.Options) =>
+  protocol === "grpc"
+    ? NodeTransport.layerGrpc(options)
+    : protocol === "grpc-web"
+    ? NodeTransport.layerGrpcWeb(options)
+    : NodeTransport.layerConnect(options)
+
 const run = <A, E>(
   effect: Effect.Effect<A, E, ElizaClient>,
-  options: Omit<NodeTransport.Options, "baseUrl">
+  options: Omit<NodeTransport.Options, "baseUrl"> & { readonly protocol?: Protocol }
 ): Promise<A> =>
   Effect.runPromise(
     effect.pipe(
-      Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl, ...options }))))
+      Effect.provide(ElizaClient.layer.pipe(
+        Layer.provide(transportLayer(options.protocol ?? "connect", { baseUrl, ...options }))
+      ))
     )
   )
 
@@ -135,13 +146,15 @@ const findConnectError = (e: unknown): ConnectError.ConnectError | undefined => 
   return undefined
 }
 
-const matrix = (["1.1", "2"] as const).flatMap((httpVersion) =>
-  (["proto", "json"] as const).flatMap((codec) =>
-    ([undefined, "gzip", "br", "zstd"] as const).map((sendCompression) => ({ httpVersion, codec, sendCompression }))
+const matrix = (["connect", "grpc", "grpc-web"] as const).flatMap((protocol) =>
+  (["1.1", "2"] as const).filter((v) => protocol !== "grpc" || v === "2").flatMap((httpVersion) =>
+    (["proto", "json"] as const).flatMap((codec) =>
+      ([undefined, "gzip", "br", "zstd"] as const).map((sendCompression) => ({ protocol, httpVersion, codec, sendCompression }))
+    )
   )
 )
 
-describe.each(matrix)("HTTP/$httpVersion $codec $sendCompression", (options) => {
+describe.each(matrix)("$protocol HTTP/$httpVersion $codec $sendCompression", (options) => {
   const opts = { ...options, compressMinBytes: 0 }
   it("unary", async () => {
     const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })), opts)
@@ -151,7 +164,7 @@ describe.each(matrix)("HTTP/$httpVersion $codec $sendCompression", (options) => 
     const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })), opts)
     expect(res.sentence.length).toBe(64 * 1024)
   })
-  it("unary over GET", async () => {
+  it.runIf(options.protocol === "connect")("unary over GET", async () => {
     let trailer: string | null = null
     const res = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) =>
@@ -234,7 +247,7 @@ describe.each(matrix)("HTTP/$httpVersion $codec $sendCompression", (options) => 
   })
 })
 
-describe("behaviour", () => {
+describe.each(["connect", "grpc", "grpc-web"] as const)("behaviour over %s", (protocol) => {
   it("full-duplex bidi over HTTP/2: each response arrives before the next request is sent", async () => {
     const result = await run(
       Effect.gen(function*() {
@@ -254,7 +267,7 @@ describe("behaviour", () => {
         )
         return seen
       }),
-      { httpVersion: "2" }
+      { httpVersion: "2", protocol }
     )
     expect(result).toEqual(["echo 1", "echo 2", "echo 3"])
   })
@@ -262,12 +275,12 @@ describe("behaviour", () => {
   it("the interceptor provides the user and rejects bad tokens", async () => {
     const ok = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" }, { headers: { authorization: "Bearer ada" } })),
-      {}
+      { httpVersion: "2", protocol }
     )
     expect(ok.sentence).toBe("ada: hi")
     const error = await fail(run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" }, { headers: { authorization: "Bearer eve" } })),
-      {}
+      { httpVersion: "2", protocol }
     ))
     expect(error.code).toBe("unauthenticated")
   })
@@ -276,7 +289,7 @@ describe("behaviour", () => {
     const before = finalized
     const error = await fail(run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "sleep:5000" }, { timeoutMs: 100 })),
-      { httpVersion: "2" }
+      { httpVersion: "2", protocol }
     ))
     expect(error.code).toBe("deadline_exceeded")
     await new Promise((r) => setTimeout(r, 200))
@@ -286,7 +299,7 @@ describe("behaviour", () => {
   it("the handler sees the remaining time of the deadline", async () => {
     const res = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "deadline" }, { timeoutMs: 5000 })),
-      {}
+      { httpVersion: "2", protocol }
     )
     const left = Number(res.sentence)
     expect(left).toBeGreaterThan(4000)
@@ -310,7 +323,7 @@ describe("behaviour", () => {
           deadline: Date.now() + 1500,
           timeRemaining: () => 1500
         }),
-        Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl }))))
+        Effect.provide(ElizaClient.layer.pipe(Layer.provide(transportLayer(protocol, { baseUrl, httpVersion: "2" }))))
       )
     )
     expect(Number(remaining)).toBeLessThanOrEqual(1500)
@@ -321,7 +334,7 @@ describe("behaviour", () => {
     const before = finalized
     const first = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runHead(c.introduce({ name: "forever" }))),
-      { httpVersion: "2" }
+      { httpVersion: "2", protocol }
     )
     expect(first._tag).toBe("Some")
     for (let i = 0; i < 50 && finalized === before; i++) await new Promise((r) => setTimeout(r, 20))
@@ -338,7 +351,7 @@ describe("behaviour", () => {
   it("a response larger than readMaxBytes fails with resource_exhausted", async () => {
     const error = await fail(run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })),
-      { readMaxBytes: 1000 }
+      { readMaxBytes: 1000, httpVersion: "2", protocol }
     ))
     expect(error.code).toBe("resource_exhausted")
   })
@@ -346,7 +359,7 @@ describe("behaviour", () => {
   it("a request larger than writeMaxBytes fails before it is sent", async () => {
     const error = await fail(run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "y".repeat(5000) })),
-      { writeMaxBytes: 1000 }
+      { writeMaxBytes: 1000, httpVersion: "2", protocol }
     ))
     expect(error.code).toBe("resource_exhausted")
   })
@@ -354,7 +367,7 @@ describe("behaviour", () => {
   it("an unreachable server fails with unavailable", async () => {
     const error = await fail(Effect.runPromise(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })).pipe(
-        Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl: "http://127.0.0.1:1" }))))
+        Effect.provide(ElizaClient.layer.pipe(Layer.provide(transportLayer(protocol, { baseUrl: "http://127.0.0.1:1", httpVersion: "2" }))))
       )
     ))
     expect(error.code).toBe("unavailable")

@@ -9,6 +9,7 @@ import type { HandlerContext } from "../HandlerContext.ts"
 import type { ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
+import { isProtocolHeader } from "./headers.ts"
 
 /** A handler of any kind, untyped (the router checks kinds when routes are built). */
 export type AnyHandler = (input: any, context: HandlerContext) => any
@@ -106,3 +107,9 @@ export const negotiate = (
 export type SingleInput = { readonly _tag: "single"; readonly message: unknown }
 /** Input for a handler that takes a stream of requests. */
 export type StreamInput = { readonly _tag: "stream"; readonly messages: Stream.Stream<unknown, ConnectError.ConnectError> }
+
+/** Copies user headers (not protocol ones) from `source` onto `target`. */
+export const addUserHeaders = (target: Headers, source: Headers) =>
+  source.forEach((value, key) => {
+    if (!isProtocolHeader(key)) target.append(key, value)
+  })

@@ -1,0 +1,551 @@
+/**
+ * The gRPC and gRPC-Web protocols, server and client side. Both frame every message in an
+ * envelope; gRPC ends with HTTP/2 trailers (`grpc-status`, `grpc-message`,
+ * `grpc-status-details-bin`), gRPC-Web with a trailer frame (flag 0x80) in the body, so it also
+ * works over HTTP/1.1. A failure before any message is answered "trailers-only": the status in
+ * the response headers and no body.
+ *
+ * @since 0.1.0
+ */
+import type { DescMethod } from "@bufbuild/protobuf"
+import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire"
+import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
+import type { CallOptions } from "./CallOptions.ts"
+import * as Code from "./Code.ts"
+import type { Codec } from "./Codec.ts"
+import type { Compression } from "./Compression.ts"
+import * as ConnectError from "./ConnectError.ts"
+import * as Envelope from "./Envelope.ts"
+import { CurrentCall } from "./HandlerContext.ts"
+import type { HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
+import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
+import type { TransportShape } from "./Transport.ts"
+import { serveEnveloped } from "./internal/envelopedServer.ts"
+import * as GrpcStatus from "./internal/grpcStatus.ts"
+import { parseList } from "./internal/headers.ts"
+import { decodeMessage, encodeMessage, single, tryEffect } from "./internal/messages.ts"
+import * as Server from "./internal/server.ts"
+
+/** A parsed gRPC or gRPC-Web content type. */
+export interface ContentType {
+  readonly web: boolean
+  readonly codec: "proto" | "json"
+  /** The content type to answer with. */
+  readonly value: string
+}
+
+/**
+ * Parses `application/grpc[+proto|+json]` and `application/grpc-web[+proto|+json]`.
+ * `undefined` for anything else (including unknown sub-types: the router answers 415).
+ */
+export const parseContentType = (value: string | null): ContentType | undefined => {
+  if (value === null) return undefined
+  let v = value.toLowerCase()
+  const semi = v.indexOf(";")
+  if (semi !== -1) v = v.slice(0, semi).trim()
+  let web: boolean
+  let rest: string
+  if (v.startsWith("application/grpc-web")) {
+    web = true
+    rest = v.slice("application/grpc-web".length)
+  } else if (v.startsWith("application/grpc")) {
+    web = false
+    rest = v.slice("application/grpc".length)
+  } else return undefined
+  const base = web ? "application/grpc-web" : "application/grpc"
+  switch (rest) {
+    case "":
+    case "+proto":
+      return { web, codec: "proto", value: `${base}${rest}` }
+    case "+json":
+      return { web, codec: "json", value: `${base}+json` }
+    default:
+      return undefined
+  }
+}
+
+const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
+
+/** Parses `grpc-timeout` (1 to 8 digits and a unit H M S m u n) into milliseconds; throws on garbage. */
+export const parseTimeout = (value: string | null): number | undefined => {
+  if (value === null) return undefined
+  const m = /^([0-9]{1,8})([HMSmun])$/.exec(value)
+  if (m === null) {
+    throw ConnectError.make("invalid_argument", `protocol error: invalid grpc-timeout: ${JSON.stringify(value)}`)
+  }
+  return Number(m[1]) * timeoutUnits[m[2]!]!
+}
+
+/** Formats a timeout in milliseconds as `grpc-timeout` (at most 8 digits). */
+export const formatTimeout = (ms: number): string => {
+  if (ms < 1e8) return `${Math.max(0, Math.ceil(ms))}m`
+  const s = Math.ceil(ms / 1000)
+  if (s < 1e8) return `${s}S`
+  const min = Math.ceil(s / 60)
+  if (min < 1e8) return `${min}M`
+  return `${Math.min(99_999_999, Math.ceil(min / 60))}H`
+}
+
+const utf8 = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+
+/** Percent-encodes a `grpc-message` value (bytes outside printable ASCII, and `%`). */
+export const encodeMessageHeader = (message: string): string => {
+  let out = ""
+  for (const b of utf8.encode(message)) {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b)
+    else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`
+  }
+  return out
+}
+
+/** Decodes a percent-encoded `grpc-message`; invalid escapes are kept as they are. */
+export const decodeMessageHeader = (value: string): string => {
+  if (!value.includes("%")) return value
+  const bytes: Array<number> = []
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c === 0x25 && i + 2 < value.length + 0 && /^[0-9a-fA-F]{2}$/.test(value.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(value.slice(i + 1, i + 3), 16))
+      i += 2
+    } else {
+      for (const b of utf8.encode(value[i]!)) bytes.push(b)
+    }
+  }
+  return utf8Decoder.decode(new Uint8Array(bytes))
+}
+
+/** Encodes a `-bin` header value: unpadded base64. */
+export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(bytes, "std_raw")
+
+/** Decodes a `-bin` header value (padded or not). */
+export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
+
+/** The status trailers of a call (`grpc-status` 0 when `error` is undefined). */
+export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers): Headers => {
+  const out = new Headers()
+  Server.addUserHeaders(out, trailers)
+  if (error === undefined) {
+    out.set("grpc-status", "0")
+    return out
+  }
+  if (error.metadata !== undefined) Server.addUserHeaders(out, error.metadata)
+  out.set("grpc-status", String(Code.toGrpcNumber(error.code)))
+  if (error.message !== "") out.set("grpc-message", encodeMessageHeader(error.message))
+  if (error.details !== undefined && error.details.length > 0) {
+    out.set(
+      "grpc-status-details-bin",
+      encodeBinaryHeader(GrpcStatus.encode({ code: Code.toGrpcNumber(error.code), message: error.message, details: error.details }))
+    )
+  }
+  return out
+}
+
+/** Serializes trailers as a gRPC-Web trailer frame payload. */
+export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
+  let s = ""
+  trailers.forEach((value, key) => {
+    s += `${key}: ${value}\r\n`
+  })
+  return utf8.encode(s)
+}
+
+/** Parses a gRPC-Web trailer frame payload; throws `internal` on a malformed block. */
+export const trailersFromWebFrame = (data: Uint8Array): Headers => {
+  const out = new Headers()
+  const text = utf8Decoder.decode(data)
+  for (const line of text.split("\r\n")) {
+    if (line === "") continue
+    const i = line.indexOf(":")
+    if (i <= 0) throw ConnectError.make("internal", `protocol error: invalid gRPC-Web trailer line ${JSON.stringify(line)}`)
+    try {
+      out.append(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim())
+    } catch {
+      throw ConnectError.make("internal", `protocol error: invalid gRPC-Web trailer line ${JSON.stringify(line)}`)
+    }
+  }
+  return out
+}
+
+// -----------------------------------------------------------------------------
+// server
+// -----------------------------------------------------------------------------
+
+const acceptValue = (supported: ReadonlyArray<Compression>) => supported.map((c) => c.name).join(",")
+
+/** Serves one gRPC or gRPC-Web request on a route. */
+export const serve = (
+  route: Server.Route,
+  request: ServerRequest,
+  writer: ResponseWriter,
+  config: Server.ServerConfig,
+  contentType: ContentType
+): Effect.Effect<void, never, any> => {
+  const web = contentType.web
+  const protocol = web ? "grpc_web" : "grpc"
+  const trailersOnly = (error: ConnectError.ConnectError, ctx: { responseHeaders: Headers; responseTrailers: Headers } | undefined) => {
+    const h = new Headers()
+    h.set("content-type", contentType.value)
+    if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+    if (ctx !== undefined) Server.addUserHeaders(h, ctx.responseHeaders)
+    statusTrailers(error, ctx?.responseTrailers ?? new Headers()).forEach((v, k) => h.append(k, v))
+    writer.head(200, h, new Uint8Array(0))
+  }
+  let timeoutMs: number | undefined
+  let requestCompression: Compression | undefined
+  let responseCompression: Compression | undefined
+  try {
+    timeoutMs = parseTimeout(request.headers.get("grpc-timeout"))
+    const encoding = request.headers.get("grpc-encoding")
+    if (encoding !== null && encoding !== "identity") {
+      requestCompression = config.compressions.find((c) => c.name === encoding)
+      if (requestCompression === undefined) {
+        throw ConnectError.make(
+          "unimplemented",
+          `unknown compression ${JSON.stringify(encoding)}: supported encodings are ${
+            config.compressions.map((c) => c.name).join(", ") || "(none)"
+          }`
+        )
+      }
+    }
+    responseCompression = Server.negotiate(parseList(request.headers.get("grpc-accept-encoding")), config.compressions)
+  } catch (e) {
+    return Effect.sync(() => trailersOnly(ConnectError.from(e, "internal"), undefined))
+  }
+  return serveEnveloped(route, request, writer, config, {
+    protocol,
+    codec: contentType.codec === "proto" ? config.proto : config.json,
+    timeoutMs,
+    requestCompression,
+    responseCompression,
+    endFlag: web ? Envelope.FLAG_TRAILERS : 0,
+    headers: () => {
+      const h = new Headers()
+      h.set("content-type", contentType.value)
+      if (responseCompression !== undefined) h.set("grpc-encoding", responseCompression.name)
+      if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+      return h
+    },
+    finish: (error, ctx, headersSent) =>
+      Effect.suspend(() => {
+        if (!headersSent && error !== undefined) {
+          trailersOnly(error, ctx)
+          return Effect.void
+        }
+        if (!headersSent) {
+          const h = new Headers()
+          h.set("content-type", contentType.value)
+          if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+          Server.addUserHeaders(h, ctx.responseHeaders)
+          writer.head(200, h)
+        }
+        const trailers = statusTrailers(error, ctx.responseTrailers)
+        if (!web) {
+          writer.end(trailers)
+          return Effect.void
+        }
+        return Effect.map(
+          writer.write(Envelope.encode(Envelope.FLAG_TRAILERS, trailersToWebFrame(trailers))),
+          () => writer.end()
+        )
+      })
+  })
+}
+
+// -----------------------------------------------------------------------------
+// client
+// -----------------------------------------------------------------------------
+
+/** A resolved client configuration (shared with the Connect protocol's). */
+export interface ClientConfig {
+  readonly baseUrl: string
+  readonly codec: Codec
+  readonly compressions: ReadonlyArray<Compression>
+  readonly sendCompression: Compression | undefined
+  readonly compressMinBytes: number
+  readonly readMaxBytes: number
+  readonly writeMaxBytes: number
+  readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
+  readonly timeoutMs: number | undefined
+}
+
+const effectiveTimeout = (config: ClientConfig, options: CallOptions | undefined): Effect.Effect<number | undefined> =>
+  Effect.map(Effect.serviceOption(CurrentCall), (current) => {
+    let t = options?.timeoutMs ?? config.timeoutMs
+    if (current._tag === "Some") {
+      const left = current.value.timeRemaining()
+      if (left !== undefined) t = t === undefined ? left : Math.min(t, left)
+    }
+    return t === undefined ? undefined : Math.max(0, Math.floor(t))
+  })
+
+const deadlineError = (ms: number) => ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${ms}ms`)
+
+/** The code for an HTTP status other than 200 on a gRPC response (the gRPC HTTP mapping). */
+export const codeFromHttpStatus = (status: number): Code.Code => {
+  switch (status) {
+    case 400:
+      return "internal"
+    case 401:
+      return "unauthenticated"
+    case 403:
+      return "permission_denied"
+    case 404:
+      return "unimplemented"
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return "unavailable"
+    default:
+      return "unknown"
+  }
+}
+
+/**
+ * Reads the status from trailers (or from the headers of a trailers-only response).
+ * Returns `undefined` for OK; a ConnectError otherwise; throws when `grpc-status` is missing.
+ */
+export const errorFromTrailers = (
+  trailers: Headers,
+  headers: Headers
+): ConnectError.ConnectError | undefined => {
+  const status = trailers.get("grpc-status")
+  if (status === null) {
+    return ConnectError.make("internal", "protocol error: missing grpc-status in trailers", {
+      metadata: mergeMeta(headers, trailers)
+    })
+  }
+  const n = /^[0-9]+$/.test(status) ? Number(status) : NaN
+  if (n === 0) return undefined
+  const message = decodeMessageHeader(trailers.get("grpc-message") ?? "")
+  let code: Code.Code = Number.isNaN(n) ? "unknown" : Code.fromGrpcNumber(n) ?? "unknown"
+  let details: ReadonlyArray<ConnectError.ErrorDetail> | undefined
+  const bin = trailers.get("grpc-status-details-bin")
+  let detailMessage = message
+  if (bin !== null) {
+    try {
+      const decoded = GrpcStatus.decode(decodeBinaryHeader(bin))
+      details = decoded.details
+      if (decoded.code !== n && decoded.code !== 0) {
+        // the details disagree with grpc-status: trust grpc-status
+      }
+      if (message === "" && decoded.message !== "") detailMessage = decoded.message
+    } catch {
+      code = "internal"
+      detailMessage = "protocol error: invalid grpc-status-details-bin"
+    }
+  }
+  const meta = new Headers()
+  const strip = (h: Headers) =>
+    h.forEach((v, k) => {
+      if (k !== "grpc-status" && k !== "grpc-message" && k !== "grpc-status-details-bin") meta.append(k, v)
+    })
+  strip(headers)
+  strip(trailers)
+  return ConnectError.make(code, detailMessage, { metadata: meta, details })
+}
+
+const mergeMeta = (headers: Headers, trailers: Headers) => {
+  const m = new Headers(headers)
+  trailers.forEach((v, k) => m.append(k, v))
+  return m
+}
+
+const methodUrl = (baseUrl: string, method: DescMethod) =>
+  `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}/${method.parent.typeName}/${method.name}`
+
+const userHeadersOf = (headers: Headers): Headers => {
+  const out = new Headers()
+  headers.forEach((v, k) => {
+    if (k !== "grpc-status" && k !== "grpc-message" && k !== "grpc-status-details-bin") out.append(k, v)
+  })
+  return out
+}
+
+/** Performs a call of any kind over gRPC or gRPC-Web; unary calls are a stream of one. */
+export const streamCall = <E>(
+  http: HttpTransport["Service"],
+  config: ClientConfig,
+  web: boolean,
+  method: DescMethod,
+  requests: Stream.Stream<unknown, E>,
+  options: CallOptions | undefined
+): Stream.Stream<unknown, ConnectError.ConnectError | E> =>
+  Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
+    const url = methodUrl(config.baseUrl, method)
+    const headers = new Headers(options?.headers)
+    const info: ClientRequestInfo = { method, url, headers }
+    const compression = config.sendCompression
+    let requestError: { readonly error: E } | undefined
+    const frames: Stream.Stream<Uint8Array, ConnectError.ConnectError> = requests.pipe(
+      Stream.mapError((e) => {
+        requestError = { error: e }
+        return ConnectError.make("canceled", "the request stream failed")
+      }),
+      Stream.mapArrayEffect((messages) => {
+        const out: Array<Envelope.Envelope> = []
+        try {
+          for (const m of messages) out.push({ flags: 0, data: encodeMessage(config.codec, method.input, m, config.writeMaxBytes) })
+        } catch (e) {
+          return Effect.fail(ConnectError.from(e, "internal"))
+        }
+        if (compression === undefined) return Effect.succeed([Envelope.encodeAll(out)] as const)
+        return Effect.map(
+          Effect.forEach(out, (f) =>
+            f.data.byteLength >= config.compressMinBytes
+              ? Effect.map(compression.compress(f.data), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
+              : Effect.succeed(f)),
+          (fs) => [Envelope.encodeAll(fs)] as const
+        )
+      })
+    )
+    const base = web ? "application/grpc-web" : "application/grpc"
+    const contentType = `${base}+${config.codec.name}`
+    let responseStream: Stream.Stream<unknown, ConnectError.ConnectError> | undefined
+    const exchange = Effect.suspend(() => {
+      const h = new Headers()
+      headers.forEach((v, k) => h.append(k, v))
+      h.set("content-type", contentType)
+      if (!web) h.set("te", "trailers")
+      if (timeoutMs !== undefined) h.set("grpc-timeout", formatTimeout(timeoutMs))
+      if (compression !== undefined) h.set("grpc-encoding", compression.name)
+      if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+      return Effect.flatMap(http.request({ method: "POST", url, headers: h, body: frames }), (response) => {
+        const responseHeaders = userHeadersOf(response.headers)
+        options?.onHeaders?.(responseHeaders)
+        const fail = (error: ConnectError.ConnectError, trailers: Headers = new Headers()) => {
+          options?.onTrailers?.(trailers)
+          return Effect.fail(error)
+        }
+        if (response.status !== 200) {
+          return fail(ConnectError.make(codeFromHttpStatus(response.status), `HTTP ${response.status}`, {
+            metadata: response.headers
+          }))
+        }
+        const ct = parseContentType(response.headers.get("content-type"))
+        if (ct === undefined || ct.web !== web) {
+          return fail(ConnectError.make(
+            "unknown",
+            `protocol error: unexpected content-type ${JSON.stringify(response.headers.get("content-type"))}`,
+            { metadata: response.headers }
+          ))
+        }
+        if (ct.codec !== config.codec.name) {
+          return fail(ConnectError.make(
+            "internal",
+            `protocol error: unexpected content-type ${JSON.stringify(response.headers.get("content-type"))}`,
+            { metadata: response.headers }
+          ))
+        }
+        let responseCompression: Compression | undefined
+        const encoding = response.headers.get("grpc-encoding")
+        if (encoding !== null && encoding !== "identity") {
+          responseCompression = config.compressions.find((c) => c.name === encoding)
+          if (responseCompression === undefined) {
+            return fail(ConnectError.make("internal", `protocol error: server used unsupported compression ${JSON.stringify(encoding)}`))
+          }
+        }
+        responseStream = readResponse(response.body, response.trailers, config, web, method, responseCompression, response.headers, options)
+        return Effect.succeed<ClientResponseInfo>({ headers: responseHeaders, trailers: new Headers() })
+      })
+    })
+    let eff = exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>
+    for (let i = config.interceptors.length - 1; i >= 0; i--) eff = config.interceptors[i]!.intercept(eff, info)
+    const result = Stream.catchCause(
+      Stream.unwrap(Effect.map(eff, () => responseStream!)),
+      (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
+        requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
+    )
+    return timeoutMs === undefined
+      ? result
+      : Stream.interruptWhen(result, Effect.flatMap(Effect.sleep(timeoutMs), () => Effect.fail(deadlineError(timeoutMs))))
+  })) as Stream.Stream<unknown, ConnectError.ConnectError | E>
+
+const readResponse = (
+  body: Stream.Stream<Uint8Array, ConnectError.ConnectError>,
+  httpTrailers: Effect.Effect<Headers>,
+  config: ClientConfig,
+  web: boolean,
+  method: DescMethod,
+  compression: Compression | undefined,
+  headers: Headers,
+  options: CallOptions | undefined
+): Stream.Stream<unknown, ConnectError.ConnectError> =>
+  Stream.transformPull(
+    Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "internal" })(body),
+    (upstream) =>
+      Effect.sync(() => {
+        let webTrailers: Headers | undefined
+        const finish = (trailers: Headers): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
+          options?.onTrailers?.(userHeadersOf(trailers))
+          const error = errorFromTrailers(trailers, headers)
+          return error === undefined ? Cause.done() : Effect.fail(error)
+        }
+        let sawData = false
+        // a "trailers-only" response carries the status in its headers, and nothing else
+        const trailersOnly = () => !sawData && headers.has("grpc-status")
+        const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
+          if (web) {
+            if (webTrailers === undefined && trailersOnly()) return finish(headers)
+            if (webTrailers === undefined) {
+              options?.onTrailers?.(new Headers())
+              return Effect.fail(ConnectError.make("internal", "protocol error: missing gRPC-Web trailers", { metadata: headers }))
+            }
+            return finish(webTrailers)
+          }
+          return Effect.flatMap(httpTrailers, (trailers) =>
+            !trailers.has("grpc-status") && trailersOnly() ? finish(headers) : finish(trailers))
+        }
+        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
+          Pull.catchDone(upstream, onDone),
+          (envelopes) => {
+            const out: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
+            sawData = true
+            for (const env of envelopes) {
+              if (webTrailers !== undefined) {
+                return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
+              }
+              if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
+                const parse = (bytes: Uint8Array) =>
+                  tryEffect(() => {
+                    webTrailers = trailersFromWebFrame(bytes)
+                    return undefined
+                  })
+                out.push(
+                  (env.flags & Envelope.FLAG_COMPRESSED) !== 0 && compression !== undefined
+                    ? Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), parse)
+                    : parse(env.data)
+                )
+                continue
+              }
+              if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
+                if (compression === undefined) {
+                  return Effect.fail(ConnectError.make("internal", "protocol error: received a compressed message without grpc-encoding"))
+                }
+                out.push(Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), (bytes) =>
+                  tryEffect(() => decodeMessage(config.codec, method.output, bytes, "internal"))))
+                continue
+              }
+              const data = env.data
+              out.push(tryEffect(() => decodeMessage(config.codec, method.output, data, "internal")))
+            }
+            return Effect.flatMap(Effect.all(out), (results) => {
+              const messages = results.filter((r) => r !== undefined)
+              return messages.length > 0 ? Effect.succeed(messages as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
+            })
+          }
+        )
+        return pull
+      })
+  )
+
+/** Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpTransport`. */
+export const makeTransport = (http: HttpTransport["Service"], config: ClientConfig, web: boolean): TransportShape => ({
+  unary: (method, request, options) => single(streamCall(http, config, web, method, Stream.succeed(request), options), "response"),
+  stream: (method, requests, options) => streamCall(http, config, web, method, requests, options)
+})

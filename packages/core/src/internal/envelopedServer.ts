@@ -1,0 +1,137 @@
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { Codec } from "../Codec.ts"
+import type { Compression } from "../Compression.ts"
+import * as ConnectError from "../ConnectError.ts"
+import * as Envelope from "../Envelope.ts"
+import type { HandlerContext } from "../HandlerContext.ts"
+import type { ResponseWriter, ServerRequest } from "../Http.ts"
+import { decodeMessage, encodeMessage, single, tryEffect } from "./messages.ts"
+import * as Server from "./server.ts"
+
+/** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
+export interface EnvelopedCall {
+  readonly protocol: string
+  readonly codec: Codec
+  readonly timeoutMs: number | undefined
+  readonly requestCompression: Compression | undefined
+  readonly responseCompression: Compression | undefined
+  /** The response headers the protocol sends before the first message (user headers are added). */
+  readonly headers: () => Headers
+  /**
+   * Ends the response: `error` is the call's failure, if any; `headersSent` tells whether
+   * the headers already went out (else the protocol may answer "trailers-only").
+   */
+  readonly finish: (
+    error: ConnectError.ConnectError | undefined,
+    ctx: HandlerContext,
+    headersSent: boolean
+  ) => Effect.Effect<void>
+  /** Flag bit that marks a trailer/end frame in requests, which clients must not send. */
+  readonly endFlag: number
+}
+
+/**
+ * Serves one call whose request and response bodies are enveloped messages, for every method
+ * kind: decodes requests lazily as the handler pulls them, batches response frames per chunk,
+ * applies interceptors and the deadline, and lets the protocol write the end of the response.
+ */
+export const serveEnveloped = (
+  route: Server.Route,
+  request: ServerRequest,
+  writer: ResponseWriter,
+  config: Server.ServerConfig,
+  call: EnvelopedCall
+): Effect.Effect<void, never, any> => {
+  const method = route.method
+  const { codec, responseCompression, requestCompression } = call
+  const ctx = Server.makeContext(method, call.protocol, request, call.timeoutMs)
+  let headersSent = false
+  const sendHeaders = () => {
+    if (headersSent) return
+    headersSent = true
+    const h = call.headers()
+    Server.addUserHeaders(h, ctx.responseHeaders)
+    writer.head(200, h)
+  }
+  const frame = (message: unknown): Effect.Effect<Envelope.Envelope, ConnectError.ConnectError> => {
+    let bytes: Uint8Array
+    try {
+      bytes = encodeMessage(codec, method.output, message, config.writeMaxBytes)
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+    if (responseCompression !== undefined && bytes.byteLength >= config.compressMinBytes) {
+      return Effect.map(responseCompression.compress(bytes), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
+    }
+    return Effect.succeed({ flags: 0, data: bytes })
+  }
+  const writeMessages = (messages: ReadonlyArray<unknown>): Effect.Effect<void, ConnectError.ConnectError> => {
+    if (responseCompression === undefined) {
+      let out: Uint8Array
+      try {
+        const frames: Array<Envelope.Envelope> = []
+        for (const m of messages) frames.push({ flags: 0, data: encodeMessage(codec, method.output, m, config.writeMaxBytes) })
+        out = Envelope.encodeAll(frames)
+      } catch (e) {
+        return Effect.fail(ConnectError.from(e, "internal"))
+      }
+      sendHeaders()
+      return writer.write(out)
+    }
+    return Effect.flatMap(Effect.forEach(messages, frame), (frames) => {
+      sendHeaders()
+      return writer.write(Envelope.encodeAll(frames))
+    })
+  }
+  const messages: Stream.Stream<unknown, ConnectError.ConnectError> = request.body.pipe(
+    Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
+    Stream.mapEffect((env) => {
+      if ((env.flags & call.endFlag) !== 0) {
+        return Effect.fail(ConnectError.make("invalid_argument", "protocol error: client sent an end-of-stream frame"))
+      }
+      const decode = (bytes: Uint8Array) => tryEffect(() => decodeMessage(codec, method.input, bytes, "invalid_argument"))
+      if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
+        if (requestCompression === undefined) {
+          return Effect.fail(
+            ConnectError.make("internal", "protocol error: received a compressed message without a message encoding")
+          )
+        }
+        return Effect.flatMap(requestCompression.decompress(env.data, config.readMaxBytes), decode)
+      }
+      return decode(env.data)
+    })
+  )
+  const handler = route.handler
+  let work: Effect.Effect<void, ConnectError.ConnectError, any>
+  if (handler === undefined) {
+    work = Effect.fail(Server.unimplemented(route))
+  } else {
+    switch (method.methodKind) {
+      case "unary":
+        work = Effect.flatMap(single(messages, "request"), (input) =>
+          Effect.flatMap(handler(input, ctx) as Effect.Effect<unknown, ConnectError.ConnectError>, (output) =>
+            writeMessages([output])))
+        break
+      case "server_streaming":
+        work = Effect.flatMap(single(messages, "request"), (input) =>
+          Stream.runForEachArray(handler(input, ctx) as Stream.Stream<unknown, ConnectError.ConnectError>, writeMessages))
+        break
+      case "client_streaming":
+        work = Effect.flatMap(
+          handler(messages, ctx) as Effect.Effect<unknown, ConnectError.ConnectError>,
+          (output) => writeMessages([output])
+        )
+        break
+      case "bidi_streaming":
+        work = Stream.runForEachArray(handler(messages, ctx) as Stream.Stream<unknown, ConnectError.ConnectError>, writeMessages)
+        break
+    }
+  }
+  return Server.around(route, ctx, call.timeoutMs, work).pipe(
+    Effect.matchCauseEffect({
+      onSuccess: () => call.finish(undefined, ctx, headersSent),
+      onFailure: (cause) => call.finish(Server.errorFromCause(cause), ctx, headersSent)
+    })
+  )
+}
