@@ -24,8 +24,11 @@ import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import { appendAll, isProtocolHeader, parseList } from "./internal/headers.ts"
+import { appendAll, parseList } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
+import { addUserHeaders } from "./internal/server.ts"
+import { serveEnveloped } from "./internal/envelopedServer.ts"
+import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = "1"
@@ -208,10 +211,6 @@ const findCompression = (
 
 const acceptEncodingValue = (supported: ReadonlyArray<Compression>) => supported.map((c) => c.name).join(",")
 
-const addUserHeaders = (target: Headers, source: Headers) =>
-  source.forEach((value, key) => {
-    if (!isProtocolHeader(key)) target.append(key, value)
-  })
 
 // -----------------------------------------------------------------------------
 // server
@@ -223,38 +222,8 @@ export const classify = (request: ServerRequest): ContentType | "get" | undefine
   return parseContentType(request.headers.get("content-type"))
 }
 
-const decodeMessage = <D extends DescMessage>(codec: Codec, schema: D, bytes: Uint8Array, code: Code.Code) => {
-  try {
-    return codec.decode(schema, bytes)
-  } catch (e) {
-    throw ConnectError.make(code, `unmarshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
-  }
-}
 
-const encodeMessage = (codec: Codec, schema: DescMessage, message: unknown, writeMaxBytes: number) => {
-  let bytes: Uint8Array
-  try {
-    bytes = codec.encode(schema, message as never)
-  } catch (e) {
-    throw ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
-  }
-  if (bytes.byteLength > writeMaxBytes) {
-    throw ConnectError.make(
-      "resource_exhausted",
-      `message size ${bytes.byteLength} exceeds sendMaxBytes ${writeMaxBytes}`
-    )
-  }
-  return bytes
-}
 
-const tryEffect = <A>(f: () => A): Effect.Effect<A, ConnectError.ConnectError> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(f())
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-  })
 
 const checkProtocolVersion = (headers: Headers, config: Server.ServerConfig) => {
   const v = headers.get("connect-protocol-version")
@@ -410,120 +379,27 @@ const serveStream = (
   config: Server.ServerConfig,
   codecName: "proto" | "json"
 ): Effect.Effect<void, never, any> => {
-  const method = route.method
-  const codec = codecName === "proto" ? config.proto : config.json
-  let ctx: HandlerContext | undefined
-  let headersSent = false
+  let timeoutMs: number | undefined
+  let requestCompression: Compression | undefined
   let responseCompression: Compression | undefined
-  const sendHeaders = () => {
-    if (headersSent) return
-    headersSent = true
+  const headers = () => {
     const h = new Headers()
     h.set("content-type", `application/connect+${codecName}`)
     if (responseCompression !== undefined) h.set("connect-content-encoding", responseCompression.name)
     if (config.compressions.length > 0) h.set("connect-accept-encoding", acceptEncodingValue(config.compressions))
-    if (ctx !== undefined) addUserHeaders(h, ctx.responseHeaders)
-    writer.head(200, h)
+    return h
   }
-  const frame = (message: unknown): Effect.Effect<Envelope.Envelope, ConnectError.ConnectError> => {
-    let bytes: Uint8Array
-    try {
-      bytes = encodeMessage(codec, method.output, message, config.writeMaxBytes)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-    if (responseCompression !== undefined && bytes.byteLength >= config.compressMinBytes) {
-      return Effect.map(responseCompression.compress(bytes), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
-    }
-    return Effect.succeed({ flags: 0, data: bytes })
-  }
-  const writeMessages = (messages: ReadonlyArray<unknown>): Effect.Effect<void, ConnectError.ConnectError> => {
-    if (responseCompression === undefined) {
-      let out: Uint8Array
-      try {
-        const frames: Array<Envelope.Envelope> = []
-        for (const m of messages) frames.push({ flags: 0, data: encodeMessage(codec, method.output, m, config.writeMaxBytes) })
-        out = Envelope.encodeAll(frames)
-      } catch (e) {
-        return Effect.fail(ConnectError.from(e, "internal"))
-      }
-      sendHeaders()
-      return writer.write(out)
-    }
-    return Effect.flatMap(Effect.forEach(messages, frame), (frames) => {
-      sendHeaders()
-      return writer.write(Envelope.encodeAll(frames))
-    })
-  }
-  const program = Effect.suspend(() => {
-    let timeoutMs: number | undefined
-    let requestCompression: Compression | undefined
-    try {
-      checkProtocolVersion(request.headers, config)
-      timeoutMs = parseTimeout(request.headers.get("connect-timeout-ms"))
-      responseCompression = Server.negotiate(
-        parseList(request.headers.get("connect-accept-encoding")),
-        config.compressions
-      )
-      requestCompression = findCompression(request.headers.get("connect-content-encoding"), config.compressions)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-    const context = Server.makeContext(method, "connect", request, timeoutMs)
-    ctx = context
-    const messages: Stream.Stream<unknown, ConnectError.ConnectError> = request.body.pipe(
-      Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
-      Stream.mapEffect((env) => {
-        if ((env.flags & Envelope.FLAG_END_STREAM) !== 0) {
-          return Effect.fail(ConnectError.make("invalid_argument", "protocol error: client sent an end-stream message"))
-        }
-        const decode = (bytes: Uint8Array) => tryEffect(() => decodeMessage(codec, method.input, bytes, "invalid_argument"))
-        if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
-          if (requestCompression === undefined) {
-            return Effect.fail(
-              ConnectError.make("internal", "protocol error: received a compressed message without connect-content-encoding")
-            )
-          }
-          return Effect.flatMap(requestCompression.decompress(env.data, config.readMaxBytes), decode)
-        }
-        return decode(env.data)
-      })
-    )
-    const handler = route.handler
-    let work: Effect.Effect<void, ConnectError.ConnectError, any>
-    if (handler === undefined) {
-      work = Effect.fail(Server.unimplemented(route))
-    } else {
-      switch (method.methodKind) {
-        case "unary":
-          work = Effect.fail(ConnectError.make("internal", "unexpected method kind for streaming protocol"))
-          break
-        case "server_streaming":
-          work = Effect.flatMap(single(messages), (input) =>
-            Stream.runForEachArray(
-              handler(input, context) as Stream.Stream<unknown, ConnectError.ConnectError>,
-              writeMessages
-            ))
-          break
-        case "client_streaming":
-          work = Effect.flatMap(
-            handler(messages, context) as Effect.Effect<unknown, ConnectError.ConnectError>,
-            (output) => writeMessages([output])
-          )
-          break
-        case "bidi_streaming":
-          work = Stream.runForEachArray(
-            handler(messages, context) as Stream.Stream<unknown, ConnectError.ConnectError>,
-            writeMessages
-          )
-          break
-      }
-    }
-    return Server.around(route, context, timeoutMs, work)
-  })
-  const finish = (error: ConnectError.ConnectError | undefined) =>
+  const finish = (
+    error: ConnectError.ConnectError | undefined,
+    ctx: HandlerContext | undefined,
+    headersSent: boolean
+  ): Effect.Effect<void> =>
     Effect.suspend(() => {
-      sendHeaders()
+      if (!headersSent) {
+        const h = headers()
+        if (ctx !== undefined) addUserHeaders(h, ctx.responseHeaders)
+        writer.head(200, h)
+      }
       const trailers = new Headers()
       if (ctx !== undefined) appendAll(trailers, ctx.responseTrailers)
       if (error?.metadata !== undefined) addUserHeaders(trailers, error.metadata)
@@ -532,25 +408,25 @@ const serveStream = (
         () => writer.end()
       )
     })
-  return program.pipe(
-    Effect.matchCauseEffect({
-      onSuccess: () => finish(undefined),
-      onFailure: (cause) => finish(Server.errorFromCause(cause))
-    })
-  )
-}
-
-/** Reads exactly one message from a request stream. */
-const single = <A>(messages: Stream.Stream<A, ConnectError.ConnectError>): Effect.Effect<A, ConnectError.ConnectError> =>
-  Effect.flatMap(Stream.runCollect(Stream.take(messages, 2)), (all) => {
-    if (all.length === 0) {
-      return Effect.fail(ConnectError.make("unimplemented", "protocol error: missing request message"))
-    }
-    if (all.length > 1) {
-      return Effect.fail(ConnectError.make("unimplemented", "protocol error: received more than one request message"))
-    }
-    return Effect.succeed(all[0]!)
+  try {
+    checkProtocolVersion(request.headers, config)
+    timeoutMs = parseTimeout(request.headers.get("connect-timeout-ms"))
+    responseCompression = Server.negotiate(parseList(request.headers.get("connect-accept-encoding")), config.compressions)
+    requestCompression = findCompression(request.headers.get("connect-content-encoding"), config.compressions)
+  } catch (e) {
+    return finish(ConnectError.from(e, "internal"), undefined, false)
+  }
+  return serveEnveloped(route, request, writer, config, {
+    protocol: "connect",
+    codec: codecName === "proto" ? config.proto : config.json,
+    timeoutMs,
+    requestCompression,
+    responseCompression,
+    endFlag: Envelope.FLAG_END_STREAM,
+    headers,
+    finish
   })
+}
 
 /**
  * Serves one Connect request on a route. `kind` comes from {@link classify}; the router has

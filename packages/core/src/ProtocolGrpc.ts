@@ -481,9 +481,9 @@ const readResponse = (
     (upstream) =>
       Effect.sync(() => {
         let webTrailers: Headers | undefined
-        const finish = (trailers: Headers): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
+        const finish = (trailers: Headers, only = false): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
           options?.onTrailers?.(userHeadersOf(trailers))
-          const error = errorFromTrailers(trailers, headers)
+          const error = errorFromTrailers(trailers, only ? new Headers() : headers)
           return error === undefined ? Cause.done() : Effect.fail(error)
         }
         let sawData = false
@@ -491,7 +491,7 @@ const readResponse = (
         const trailersOnly = () => !sawData && headers.has("grpc-status")
         const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
           if (web) {
-            if (webTrailers === undefined && trailersOnly()) return finish(headers)
+            if (webTrailers === undefined && trailersOnly()) return finish(headers, true)
             if (webTrailers === undefined) {
               options?.onTrailers?.(new Headers())
               return Effect.fail(ConnectError.make("internal", "protocol error: missing gRPC-Web trailers", { metadata: headers }))
@@ -499,7 +499,7 @@ const readResponse = (
             return finish(webTrailers)
           }
           return Effect.flatMap(httpTrailers, (trailers) =>
-            !trailers.has("grpc-status") && trailersOnly() ? finish(headers) : finish(trailers))
+            !trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers))
         }
         const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
           Pull.catchDone(upstream, onDone),
