@@ -23,7 +23,7 @@ trap 'rm -rf "$TMP_DIR"' EXIT
 RESULTS_DIR="$ROOT/conformance/results"
 mkdir -p "$RESULTS_DIR"
 
-CONF="conformance/config/connect.yaml"
+CONF="conformance/config/node.yaml"
 RUNNER="$ROOT/conformance/.bin/connectconformance"
 PARALLEL="${CONFORMANCE_PARALLEL:-8}"
 RUN_TIMEOUT="${CONFORMANCE_TIMEOUT:-1200}"

@@ -71,18 +71,43 @@ const jsonCodec = Codec.json({ registry })
 /** A marker failure for the test's own cancellation. */
 const canceled = () => ConnectError.make("canceled", "canceled by the client")
 
-interface Transports {
-  readonly http1: HttpTransport["Service"]
-  readonly http2: HttpTransport["Service"]
+/** HTTP transports, one per HTTP version and TLS setup, built on first use and kept for the run. */
+class Transports {
+  private readonly cache = new Map<string, Promise<HttpTransport["Service"]>>()
+  private readonly scope: Scope.Closeable
+  constructor(scope: Scope.Closeable) {
+    this.scope = scope
+  }
+  get(request: ClientCompatRequest): Promise<HttpTransport["Service"]> {
+    const http2 = request.httpVersion === HTTPVersion.HTTP_VERSION_2
+    const ca = request.serverTlsCert
+    const creds = request.clientTlsCreds
+    const key = `${http2 ? 2 : 1}|${Buffer.from(ca).toString("base64")}|${
+      creds === undefined ? "" : Buffer.from(creds.cert).toString("base64")
+    }`
+    let found = this.cache.get(key)
+    if (found === undefined) {
+      const tls = ca.length === 0 ? undefined : {
+        ca: Buffer.from(ca),
+        ...(creds !== undefined ? { cert: Buffer.from(creds.cert), key: Buffer.from(creds.key) } : {})
+      }
+      const layer = http2
+        ? NodeHttpTransport.layerHttp2(tls !== undefined ? { tls } : {})
+        : NodeHttpTransport.layerHttp1(tls !== undefined ? { tls } : {})
+      found = Effect.runPromise(Layer.buildWithScope(layer, this.scope)).then((ctx) => Context.get(ctx, HttpTransport))
+      this.cache.set(key, found)
+    }
+    return found
+  }
 }
 
-const runCase = (request: ClientCompatRequest, transports: Transports) =>
+const runCase = (request: ClientCompatRequest, http: HttpTransport["Service"]) =>
   Effect.suspend(() => {
     const method: DescMethod | undefined = ConformanceService.methods.find((m) => m.name === request.method)
     if (method === undefined) return Effect.fail(`unknown method ${request.method}`)
     const sendCompressionName = compressionName(request.compression)
     const config: ProtocolConnect.ClientConfig = {
-      baseUrl: `http://${request.host}:${request.port}`,
+      baseUrl: `${request.serverTlsCert.length > 0 ? "https" : "http"}://${request.host}:${request.port}`,
       codec: request.codec === CodecEnum.JSON ? jsonCodec : Codec.proto,
       useHttpGet: request.useGetHttpMethod,
       compressions: NodeCompression.all,
@@ -93,7 +118,6 @@ const runCase = (request: ClientCompatRequest, transports: Transports) =>
       interceptors: [],
       timeoutMs: undefined
     }
-    const http = request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? transports.http2 : transports.http1
     const transport = request.protocol === Protocol.GRPC
       ? ProtocolGrpc.makeTransport(http, config, false)
       : request.protocol === Protocol.GRPC_WEB
@@ -237,16 +261,12 @@ const runCase = (request: ClientCompatRequest, transports: Transports) =>
 
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
-  const build = <A>(layer: Layer.Layer<A>) => Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const transports: Transports = {
-    http1: Context.get(await build(NodeHttpTransport.layerHttp1()), HttpTransport),
-    http2: Context.get(await build(NodeHttpTransport.layerHttp2()), HttpTransport)
-  }
+  const transports = new Transports(scope)
   const inflight = new Set<Promise<void>>()
   for await (const bytes of readMessages()) {
     const request = fromBinary(ClientCompatRequestSchema, bytes)
     const p: Promise<void> = Effect.runPromise(
-      Effect.catchCause(runCase(request, transports), (cause) =>
+      Effect.catchCause(Effect.flatMap(Effect.promise(() => transports.get(request)), (http) => runCase(request, http)), (cause) =>
         Effect.succeed(create(ClientCompatResponseSchema, {
           testName: request.testName,
           result: { case: "error", value: { message: String(cause) } }

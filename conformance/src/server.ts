@@ -29,12 +29,25 @@ const main = async () => {
     const server = yield* NodeServer.make(handler, {
       port: 0,
       host: "127.0.0.1",
+      ...(request.useTls && request.serverCreds !== undefined
+        ? {
+          tls: {
+            cert: Buffer.from(request.serverCreds.cert),
+            key: Buffer.from(request.serverCreds.key),
+            ...(request.clientTlsCert.length > 0 ? { ca: Buffer.from(request.clientTlsCert), requestCert: true } : {})
+          }
+        }
+        : {}),
       http: request.httpVersion === HTTPVersion.HTTP_VERSION_1 ? "1.1" : request.httpVersion === HTTPVersion.HTTP_VERSION_2 ? "2" : "auto",
       gracePeriodMs: 1000,
       keepAliveTimeoutMs: 600_000
     })
     yield* Effect.promise(() =>
-      writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, { host: server.host, port: server.port })))
+      writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, {
+        host: server.host,
+        port: server.port,
+        ...(request.useTls && request.serverCreds !== undefined ? { pemCert: request.serverCreds.cert } : {})
+      })))
     )
     return yield* Effect.never
   })

@@ -68,7 +68,7 @@ const requestInfo = (
   }
   return create(ConformancePayload_RequestInfoSchema, {
     requestHeaders: headersToProto(ctx.requestHeaders),
-    ...(timeout !== undefined ? { timeoutMs: BigInt(timeout) } : {}),
+    ...(timeout !== undefined ? { timeoutMs: BigInt(Math.round(timeout)) } : {}),
     requests: [...requests],
     ...(connectGetInfo !== undefined ? { connectGetInfo } : {})
   })

@@ -26,7 +26,7 @@ import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from ".
 import type { TransportShape } from "./Transport.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
-import { parseList } from "./internal/headers.ts"
+import { isProtocolHeader, parseList } from "./internal/headers.ts"
 import { decodeMessage, encodeMessage, single, tryEffect } from "./internal/messages.ts"
 import * as Server from "./internal/server.ts"
 
@@ -175,6 +175,14 @@ export const trailersFromWebFrame = (data: Uint8Array): Headers => {
 // server
 // -----------------------------------------------------------------------------
 
+const hasUserHeaders = (headers: Headers): boolean => {
+  let found = false
+  headers.forEach((_, key) => {
+    if (!isProtocolHeader(key)) found = true
+  })
+  return found
+}
+
 const acceptValue = (supported: ReadonlyArray<Compression>) => supported.map((c) => c.name).join(",")
 
 /** Serves one gRPC or gRPC-Web request on a route. */
@@ -232,7 +240,9 @@ export const serve = (
     },
     finish: (error, ctx, headersSent) =>
       Effect.suspend(() => {
-        if (!headersSent && error !== undefined) {
+        // trailers-only when there is nothing else to say; with response headers set, send them
+        // as headers (gRPC clients read a trailers-only block as trailers)
+        if (!headersSent && error !== undefined && !hasUserHeaders(ctx.responseHeaders)) {
           trailersOnly(error, ctx)
           return Effect.void
         }

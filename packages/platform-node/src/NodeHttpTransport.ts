@@ -7,6 +7,7 @@
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as https from "node:https"
+import type * as tls from "node:tls"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -17,6 +18,23 @@ import { HttpTransport } from "@connect-effect/core/Http"
 import { BodyReader } from "./internal/body.ts"
 import * as NodeHeaders from "./internal/headers.ts"
 
+/**
+ * TLS settings of a client, used for `https:` URLs (PEM). `cert` and `key` present a client
+ * certificate (mutual TLS).
+ */
+export interface TlsOptions {
+  /** CAs trusted for the server certificate (Node's default roots when absent). */
+  readonly ca?: string | Buffer | undefined
+  /** Client certificate chain. */
+  readonly cert?: string | Buffer | undefined
+  /** Private key of `cert`. */
+  readonly key?: string | Buffer | undefined
+  /** Server name for SNI and certificate verification (default: the URL's host). */
+  readonly serverName?: string | undefined
+  /** Verifies the server certificate (default `true`). */
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
 /** Options of {@link layerHttp1}. */
 export interface Http1Options {
   /** Maximum sockets per origin (default: unlimited). */
@@ -25,6 +43,8 @@ export interface Http1Options {
   readonly maxFreeSockets?: number | undefined
   /** TCP keep-alive initial delay for pooled sockets (default 1000 ms). */
   readonly keepAliveMsecs?: number | undefined
+  /** TLS settings for `https:` URLs. */
+  readonly tls?: TlsOptions | undefined
 }
 
 /** Options of {@link layerHttp2}. */
@@ -37,6 +57,10 @@ export interface Http2Options {
   readonly idleTimeoutMs?: number | undefined
   /** HTTP/2 settings sent to servers (merged over `enablePush: false`). */
   readonly settings?: http2.Settings | undefined
+  /** TLS settings for `https:` URLs. */
+  readonly tls?: TlsOptions | undefined
+  /** Called with every new session (for instrumentation: logging, metrics, tests). */
+  readonly onSession?: ((session: http2.ClientHttp2Session) => void) | undefined
 }
 
 /** Options of {@link layer}. */
@@ -72,7 +96,43 @@ const NETWORK_CODES = new Set([
   "UND_ERR_SOCKET"
 ])
 
-/** A Node error (socket, DNS, HTTP/2 session) as a `ConnectError`. */
+/** Certificate verification failures reported by `node:tls` (OpenSSL X509 codes). */
+const CERT_CODES = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_CHAIN_TOO_LONG",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED",
+  "HOSTNAME_MISMATCH"
+])
+
+/** A TLS handshake or certificate error: `unavailable`, with OpenSSL's reason when it has one. */
+const fromTlsError = (e: { code?: unknown; message?: unknown; reason?: unknown; library?: unknown }) => {
+  const code = typeof e.code === "string" ? e.code : undefined
+  const isTls = code !== undefined &&
+    (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") || CERT_CODES.has(code))
+  if (!isTls && e.library !== "SSL routines") return undefined
+  const detail = typeof e.reason === "string" && e.reason !== ""
+    ? e.reason
+    : typeof e.message === "string"
+    ? e.message
+    : String(e)
+  return ConnectError.make("unavailable", `tls: ${detail}${code !== undefined ? ` (${code})` : ""}`)
+}
+
+/** A Node error (socket, DNS, TLS, HTTP/2 session) as a `ConnectError`. */
 const fromNodeError = (error: unknown): ConnectError.ConnectError => {
   if (ConnectError.isConnectError(error)) return error
   const e = error as { code?: unknown; message?: unknown; syscall?: unknown; cause?: unknown }
@@ -80,6 +140,10 @@ const fromNodeError = (error: unknown): ConnectError.ConnectError => {
     // e.g. ERR_HTTP2_STREAM_CANCEL caused by ECONNREFUSED
     const cause = fromNodeError(e.cause)
     if (cause.code === "unavailable") return cause
+  }
+  if (typeof e === "object" && e !== null) {
+    const tlsError = fromTlsError(e)
+    if (tlsError !== undefined) return tlsError
   }
   const message = typeof e?.message === "string" ? e.message : String(error)
   if (typeof e?.code === "string" && NETWORK_CODES.has(e.code)) return ConnectError.make("unavailable", message)
@@ -172,6 +236,18 @@ const parseTarget = (url: string): Target => {
 
 const invalidUrl = (url: string, e: unknown) =>
   ConnectError.make("invalid_argument", `invalid url ${url}: ${e instanceof Error ? e.message : String(e)}`)
+
+/** {@link TlsOptions} as `tls.connect` options. */
+const tlsConnectOptions = (options: TlsOptions | undefined): tls.ConnectionOptions => {
+  const out: tls.ConnectionOptions = {}
+  if (options === undefined) return out
+  if (options.ca !== undefined) out.ca = options.ca
+  if (options.cert !== undefined) out.cert = options.cert
+  if (options.key !== undefined) out.key = options.key
+  if (options.serverName !== undefined) out.servername = options.serverName
+  if (options.rejectUnauthorized !== undefined) out.rejectUnauthorized = options.rejectUnauthorized
+  return out
+}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1
@@ -347,7 +423,10 @@ export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpTranspor
             scheduling: "lifo",
             ...(options.maxSockets !== undefined ? { maxSockets: options.maxSockets } : {})
           }
-          return { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) }
+          return {
+            http: new http.Agent(agentOptions),
+            https: new https.Agent({ ...agentOptions, ...tlsConnectOptions(options.tls), ALPNProtocols: ["http/1.1"] })
+          }
         }),
         (agents) =>
           Effect.sync(() => {
@@ -396,6 +475,8 @@ class SessionPool {
 
   private connect(origin: string): Session {
     const session = http2.connect(origin, {
+      ...tlsConnectOptions(this.options.tls),
+      ALPNProtocols: ["h2"],
       settings: { enablePush: false, ...this.options.settings }
     })
     const entry: Session = {
@@ -422,24 +503,35 @@ class SessionPool {
     const pingIntervalMs = this.options.pingIntervalMs ?? 0
     if (pingIntervalMs > 0) {
       const pingTimeoutMs = this.options.pingTimeoutMs ?? 15_000
+      let pinging = false
       entry.pingTimer = setInterval(() => {
-        if (entry.dead || session.destroyed) return
+        // one PING at a time: an unanswered one is judged by its own timeout
+        // a draining session (GOAWAY received) keeps pinging while its streams finish
+        if (pinging || session.destroyed || session.connecting) return
         const timeout = setTimeout(() => {
           const error = Object.assign(new Error("http/2 keepalive ping timed out"), { code: "ERR_HTTP2_PING_CANCEL" })
           session.destroy(error)
         }, pingTimeoutMs)
         timeout.unref()
+        pinging = true
         try {
-          session.ping((error) => {
+          const sent = session.ping((error) => {
+            pinging = false
             clearTimeout(timeout)
             if (error !== null && !session.destroyed) session.destroy(error)
           })
+          if (!sent) {
+            pinging = false
+            clearTimeout(timeout)
+          }
         } catch {
+          pinging = false
           clearTimeout(timeout)
         }
       }, pingIntervalMs)
       entry.pingTimer.unref()
     }
+    this.options.onSession?.(session)
     return entry
   }
 
@@ -450,9 +542,13 @@ class SessionPool {
     }
     if (entry.idleTimer !== undefined) clearTimeout(entry.idleTimer)
     entry.idleTimer = undefined
+    if (entry.active === 0 || entry.session.destroyed) this.stopPing(entry)
+    if (entry.active === 0 && !entry.session.closed && !entry.session.destroyed) entry.session.close()
+  }
+
+  private stopPing(entry: Session): void {
     if (entry.pingTimer !== undefined) clearInterval(entry.pingTimer)
     entry.pingTimer = undefined
-    if (entry.active === 0 && !entry.session.closed && !entry.session.destroyed) entry.session.close()
   }
 
   /** A stream is opened on the session. */
@@ -470,6 +566,7 @@ class SessionPool {
   release(entry: Session): void {
     if (--entry.active > 0) return
     if (entry.dead) {
+      this.stopPing(entry)
       if (!entry.session.closed && !entry.session.destroyed) entry.session.close()
       return
     }
@@ -571,7 +668,10 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
   const reader = new BodyReader(stream, {
     onError: streamError,
     onPrematureClose: closedEarly,
-    isAborted: () => stream.aborted
+    // Node ends the readable of a stream reset (or of a connection that dropped) mid-response;
+    // once the request is fully sent `aborted` stays false, but the reset code tells
+    isAborted: () =>
+      stream.aborted || (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
   })
   if (streaming) {
     stream.once("wantTrailers", () => {
@@ -654,8 +754,11 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     release: () => {
       if (released) return
       released = true
-      if (ended && stream.writableFinished) return
-      if (stream.closed || stream.destroyed) return
+      if (stream.destroyed || (ended && stream.writableFinished)) return
+      // Node keeps a closed stream (and so its session) until the response is read to its
+      // end: drop whatever nobody read
+      reader.discard()
+      if (stream.closed) return
       canceled = true
       stream.close(http2.constants.NGHTTP2_CANCEL)
     }

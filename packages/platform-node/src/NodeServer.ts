@@ -1,12 +1,14 @@
 /**
  * Serves a Connect handler on Node: one TCP port speaking HTTP/1.1 and HTTP/2 with prior
- * knowledge (h2c), each request run as one fiber, graceful shutdown when the scope closes.
+ * knowledge (h2c), or HTTPS with HTTP/1.1 and HTTP/2 chosen by ALPN (optionally mutual TLS),
+ * each request run as one fiber, graceful shutdown when the scope closes.
  *
  * @since 0.1.0
  */
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
+import * as tls from "node:tls"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -26,14 +28,34 @@ import * as NodeCompression from "./NodeCompression.ts"
 /** What a server runs for every request. It must not fail; defects become a 500 or a reset. */
 export type Handler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
 
+/**
+ * TLS settings of a server (PEM). With `requestCert: true` and a `ca`, the server requires
+ * client certificates signed by that CA (mutual TLS) and refuses the handshake otherwise.
+ */
+export interface TlsOptions {
+  /** The server certificate chain. */
+  readonly cert: string | Buffer
+  /** The private key of `cert`. */
+  readonly key: string | Buffer
+  /** CAs trusted for client certificates (Node's default roots when absent). */
+  readonly ca?: string | Buffer | undefined
+  /** Requires and verifies a client certificate (mutual TLS). */
+  readonly requestCert?: boolean | undefined
+}
+
 /** Options of {@link make}. */
 export interface Options {
   /** TCP port; `0` (the default) picks a free one. */
   readonly port?: number | undefined
   /** Interface to bind (default `127.0.0.1`). */
   readonly host?: string | undefined
-  /** Protocols spoken on the port: `"auto"` (default) sniffs the HTTP/2 preface per connection. */
+  /**
+   * Protocols spoken on the port: `"auto"` (default) sniffs the HTTP/2 preface per connection
+   * (with `tls`: offers `h2` and `http/1.1` by ALPN).
+   */
   readonly http?: "1.1" | "2" | "auto" | undefined
+  /** Serves HTTPS (HTTP/1.1 and HTTP/2 chosen by ALPN) instead of cleartext. */
+  readonly tls?: TlsOptions | undefined
   /** How long shutdown waits for in-flight requests before interrupting them (default 5000). */
   readonly gracePeriodMs?: number | undefined
   /** Largest request header block in bytes, for both protocols (default 16 KiB). */
@@ -54,7 +76,7 @@ export interface Options {
 export interface Info {
   readonly port: number
   readonly host: string
-  /** `http://host:port`. */
+  /** `http://host:port`, or `https://host:port` with `tls`. */
   readonly url: string
   /** Number of open TCP connections (both protocols). */
   readonly connections: () => number
@@ -104,6 +126,8 @@ interface State {
   readonly runFork: (effect: Effect.Effect<void, never, any>) => Fiber.Fiber<void>
   readonly onDefect: (cause: Cause.Cause<unknown>) => void
   onIdle: (() => void) | undefined
+  /** Shutdown gave up waiting and destroyed the connections: exchanges are not answered any more. */
+  killed: boolean
 }
 
 const exchangeDone = (state: State): void => {
@@ -124,7 +148,7 @@ const run = (
   fiber.addObserver((exit) => {
     state.fibers.delete(fiber)
     ex.fiberDone = true
-    if (!ex.ended && !ex.closed) {
+    if (!ex.ended && !ex.closed && !state.killed) {
       if (Exit.isSuccess(exit)) {
         ex.finish()
       } else {
@@ -315,8 +339,13 @@ const handleHttp2 = (
       if (body !== undefined) {
         ex.ended = true
         try {
-          stream.respond(out)
-          stream.end(body)
+          if (body.byteLength === 0) {
+            // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
+            stream.respond(out, { endStream: true })
+          } else {
+            stream.respond(out)
+            stream.end(body)
+          }
         } catch {
           // stream already gone
         }
@@ -365,8 +394,8 @@ const handleHttp2 = (
   run(state, handler(request, writer), ex)
 }
 
-const formatUrl = (host: string, port: number): string =>
-  host.includes(":") ? `http://[${host}]:${port}` : `http://${host}:${port}`
+const formatUrl = (scheme: string, host: string, port: number): string =>
+  host.includes(":") ? `${scheme}://[${host}]:${port}` : `${scheme}://${host}:${port}`
 
 /**
  * Listens and serves `handler` until the scope closes. Closing the scope stops accepting
@@ -389,10 +418,14 @@ export const make = <R>(
       fibers: new Set(),
       runFork: Effect.runForkWith(context) as unknown as State["runFork"],
       onDefect: options.onDefect ?? ((cause) => console.error("[connect-effect] handler defect", Cause.pretty(cause))),
-      onIdle: undefined
+      onIdle: undefined,
+      killed: false
     }
+    /** Open connections (for TLS: the raw socket until the handshake completes, then the TLS socket). */
     const sockets = new Set<net.Socket>()
     const http1Sockets = new Set<net.Socket>()
+    /** Sockets handed to the HTTP/2 server (their sessions close them gracefully). */
+    const http2Sockets = new Set<net.Socket>()
     const sessions = new Set<http2.ServerHttp2Session>()
 
     const h1 = http.createServer({
@@ -422,6 +455,11 @@ export const make = <R>(
       h1.emit("connection", socket)
     }
 
+    const toHttp2 = (socket: net.Socket) => {
+      http2Sockets.add(socket)
+      h2.emit("connection", socket)
+    }
+
     const sniff = (socket: net.Socket) => {
       let seen: Buffer | undefined
       const cleanup = () => {
@@ -443,7 +481,7 @@ export const make = <R>(
         socket.unshift(buf)
         if (isH2) {
           // the HTTP/2 session reads the unshifted bytes itself
-          h2.emit("connection", socket)
+          toHttp2(socket)
         } else {
           toHttp1(socket)
           socket.resume()
@@ -454,23 +492,62 @@ export const make = <R>(
       socket.on("data", onData)
     }
 
-    const onConnection = (socket: net.Socket) => {
+    const track = (socket: net.Socket) => {
       sockets.add(socket)
       socket.on("error", noop)
       socket.once("close", () => {
         sockets.delete(socket)
         http1Sockets.delete(socket)
+        http2Sockets.delete(socket)
       })
+    }
+
+    const onConnection = (socket: net.Socket) => {
+      track(socket)
       if (state.closing) {
         socket.destroy()
         return
       }
       if (mode === "1.1") toHttp1(socket)
-      else if (mode === "2") h2.emit("connection", socket)
+      else if (mode === "2") toHttp2(socket)
       else sniff(socket)
     }
 
-    const server = net.createServer({ noDelay: true }, onConnection)
+    /** A TLS connection completed its handshake: dispatch by the ALPN protocol. */
+    const onSecureConnection = (socket: tls.TLSSocket) => {
+      // the TLS socket replaces the raw one counted since the first byte
+      const raw = (socket as unknown as { readonly _parent?: net.Socket | null })._parent
+      if (raw != null) sockets.delete(raw)
+      track(socket)
+      if (state.closing) {
+        socket.destroy()
+        return
+      }
+      if (mode === "2" || (mode === "auto" && socket.alpnProtocol === "h2")) toHttp2(socket)
+      else toHttp1(socket)
+    }
+
+    const tlsOptions = options.tls
+    const server: net.Server = tlsOptions === undefined
+      ? net.createServer({ noDelay: true }, onConnection)
+      : tls.createServer({
+        noDelay: true,
+        ALPNProtocols: mode === "1.1" ? ["http/1.1"] : mode === "2" ? ["h2"] : ["h2", "http/1.1"],
+        cert: tlsOptions.cert,
+        key: tlsOptions.key,
+        ...(tlsOptions.ca !== undefined ? { ca: tlsOptions.ca } : {}),
+        requestCert: tlsOptions.requestCert === true,
+        rejectUnauthorized: tlsOptions.requestCert === true,
+        handshakeTimeout: headersTimeoutMs
+      }, onSecureConnection)
+    if (tlsOptions !== undefined) {
+      // connections are counted (and destroyed on shutdown) from the first byte
+      server.on("connection", (socket: net.Socket) => {
+        if (state.closing) socket.destroy()
+        else track(socket)
+      })
+      server.on("tlsClientError", noop)
+    }
 
     const listen = Effect.callback<Info, ServeError>((resume) => {
       const onError = (error: Error) => {
@@ -484,7 +561,7 @@ export const make = <R>(
         resume(Effect.succeed({
           port: address.port,
           host,
-          url: formatUrl(host, address.port),
+          url: formatUrl(tlsOptions === undefined ? "http" : "https", host, address.port),
           connections: () => sockets.size
         }))
       })
@@ -510,22 +587,23 @@ export const make = <R>(
         // every exchange is done: finish the idle HTTP/1.1 connections gracefully
         h1.closeIdleConnections()
         for (const socket of http1Sockets) socket.end()
-        for (const socket of sockets) if (!http1Sockets.has(socket) && !hasSession(socket)) socket.destroy()
-      }
-      const hasSession = (socket: net.Socket) => {
-        for (const s of sessions) if (s.socket === socket) return true
-        return false
+        // connections still sniffing or handshaking; HTTP/2 sessions close themselves after GOAWAY
+        for (const socket of sockets) if (!http1Sockets.has(socket) && !http2Sockets.has(socket)) socket.destroy()
       }
       state.onIdle = onIdle
       if (state.inflight === 0) onIdle()
       graceTimer = setTimeout(() => {
         graceTimer = undefined
-        // interrupted handlers reset their exchanges (see `run`); what is left after a
-        // moment more is destroyed
+        // the connections go away first, so that clients see the server leaving (`unavailable`)
+        // rather than a reset of each exchange; then the remaining handlers are interrupted.
+        // Sockets before sessions: a destroyed HTTP/2 session resets its streams with
+        // RST_STREAM(NO_ERROR), which Node clients take for a complete response.
+        state.killed = true
+        for (const socket of sockets) socket.destroy()
+        for (const session of sessions) session.destroy()
         for (const fiber of Array.from(state.fibers)) fiber.interruptUnsafe()
         forceTimer = setTimeout(() => {
           forceTimer = undefined
-          for (const session of sessions) session.destroy()
           for (const socket of sockets) socket.destroy()
         }, 1000)
       }, gracePeriodMs)

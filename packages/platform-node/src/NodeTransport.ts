@@ -19,6 +19,8 @@ import * as NodeHttpTransport from "./NodeHttpTransport.ts"
 export interface Options extends ClientOptions {
   /** `"2"` for HTTP/2 (h2c with prior knowledge, or h2 over TLS), `"1.1"` (default) for HTTP/1.1. */
   readonly httpVersion?: "1.1" | "2" | undefined
+  /** TLS settings for `https:` base URLs (trusted CAs, client certificate for mutual TLS). */
+  readonly tls?: NodeHttpTransport.TlsOptions | undefined
 }
 
 const resolve = (options: ClientOptions): ProtocolConnect.ClientConfig => {
@@ -68,11 +70,13 @@ export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport,
   )
 
 const httpLayer = (options: Options) =>
-  options.httpVersion === "2" ? NodeHttpTransport.layerHttp2() : NodeHttpTransport.layerHttp1()
+  options.httpVersion === "2"
+    ? NodeHttpTransport.layerHttp2({ tls: options.tls })
+    : NodeHttpTransport.layerHttp1({ tls: options.tls })
 
 /** The gRPC protocol over Node's HTTP/2 client (always HTTP/2: gRPC needs trailers). */
 export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">): Layer.Layer<Transport> =>
-  layerGrpcWith(options).pipe(Layer.provide(NodeHttpTransport.layerHttp2()))
+  layerGrpcWith(options).pipe(Layer.provide(NodeHttpTransport.layerHttp2({ tls: options.tls })))
 
 /** The gRPC-Web protocol over Node's HTTP/1.1 (default) or HTTP/2 client. */
 export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<Transport> =>
