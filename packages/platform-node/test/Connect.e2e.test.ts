@@ -19,6 +19,7 @@ import * as Router from "@connect-effect/core/Router"
 import * as Code from "@connect-effect/core/Code"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
+import { generate } from "./certs.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService as ElizaDescriptor } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
@@ -93,11 +94,23 @@ const router = Router.empty.pipe(Router.service(ElizaDescriptor, handlers), Rout
 
 let scope: Scope.Closeable
 let baseUrl = ""
+let tlsBaseUrl = ""
+const certs = generate()
+const clientTls = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey }
 
 beforeAll(async () => {
   scope = Effect.runSync(Scope.make())
   const ctx = await Effect.runPromise(Layer.buildWithScope(NodeServer.layerRouter(router, { port: 0 }), scope))
   baseUrl = Context.get(ctx, NodeServer.NodeServer).url
+  // the same router behind mutual TLS (h2 and http/1.1 by ALPN)
+  const tlsCtx = await Effect.runPromise(Layer.buildWithScope(
+    NodeServer.layerRouter(router, {
+      port: 0,
+      tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca, requestCert: true }
+    }),
+    scope
+  ))
+  tlsBaseUrl = Context.get(tlsCtx, NodeServer.NodeServer).url
 })
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
@@ -112,12 +125,15 @@ const transportLayer = (protocol: Protocol, options: NodeTransport.Options) =>
 
 const run = <A, E>(
   effect: Effect.Effect<A, E, ElizaClient>,
-  options: Omit<NodeTransport.Options, "baseUrl"> & { readonly protocol?: Protocol }
+  options: Omit<NodeTransport.Options, "baseUrl"> & { readonly protocol?: Protocol; readonly secure?: boolean }
 ): Promise<A> =>
   Effect.runPromise(
     effect.pipe(
       Effect.provide(ElizaClient.layer.pipe(
-        Layer.provide(transportLayer(options.protocol ?? "connect", { baseUrl, ...options }))
+        Layer.provide(transportLayer(
+          options.protocol ?? "connect",
+          options.secure === true ? { baseUrl: tlsBaseUrl, tls: clientTls, ...options } : { baseUrl, ...options }
+        ))
       ))
     )
   )
@@ -149,12 +165,14 @@ const findConnectError = (e: unknown): ConnectError.ConnectError | undefined => 
 const matrix = (["connect", "grpc", "grpc-web"] as const).flatMap((protocol) =>
   (["1.1", "2"] as const).filter((v) => protocol !== "grpc" || v === "2").flatMap((httpVersion) =>
     (["proto", "json"] as const).flatMap((codec) =>
-      ([undefined, "gzip", "br", "zstd"] as const).map((sendCompression) => ({ protocol, httpVersion, codec, sendCompression }))
+      ([undefined, "gzip", "br", "zstd"] as const).flatMap((sendCompression) =>
+        [false, true].map((secure) => ({ protocol, httpVersion, codec, sendCompression, secure }))
+      )
     )
   )
 )
 
-describe.each(matrix)("$protocol HTTP/$httpVersion $codec $sendCompression", (options) => {
+describe.each(matrix)("$protocol HTTP/$httpVersion $codec $sendCompression tls=$secure", (options) => {
   const opts = { ...options, compressMinBytes: 0 }
   it("unary", async () => {
     const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })), opts)
