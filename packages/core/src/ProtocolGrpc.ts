@@ -491,6 +491,8 @@ const readResponse = (
     (upstream) =>
       Effect.sync(() => {
         let webTrailers: Headers | undefined
+        // set when the trailer frame is seen (its parse runs later, so `webTrailers` lags)
+        let sawTrailerFrame = false
         const finish = (trailers: Headers, only = false): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
           options?.onTrailers?.(userHeadersOf(trailers))
           const error = errorFromTrailers(trailers, only ? new Headers() : headers)
@@ -517,10 +519,11 @@ const readResponse = (
             const out: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
             sawData = true
             for (const env of envelopes) {
-              if (webTrailers !== undefined) {
+              if (sawTrailerFrame) {
                 return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
               }
               if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
+                sawTrailerFrame = true
                 const parse = (bytes: Uint8Array) =>
                   tryEffect(() => {
                     webTrailers = trailersFromWebFrame(bytes)

@@ -1,17 +1,14 @@
 /**
- * Client transports for Node: a protocol (Connect for now) over Node's HTTP/1.1 or HTTP/2
+ * Client transports for Node: Connect, gRPC or gRPC-Web over Node's HTTP/1.1 or HTTP/2
  * client, with gzip, br and zstd from `node:zlib`. Generated clients need the `Transport`
  * these layers provide.
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { HttpTransport } from "@connect-effect/core/Http"
-import * as Codec from "@connect-effect/core/Codec"
-import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
-import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
-import { Transport, type ClientOptions } from "@connect-effect/core/Transport"
+import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import type { HttpTransport } from "@connect-effect/core/Http"
+import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
 import * as NodeCompression from "./NodeCompression.ts"
 import * as NodeHttpTransport from "./NodeHttpTransport.ts"
 
@@ -23,51 +20,20 @@ export interface Options extends ClientOptions {
   readonly tls?: NodeHttpTransport.TlsOptions | undefined
 }
 
-const resolve = (options: ClientOptions): ProtocolConnect.ClientConfig => {
-  const compressions = options.compressions ?? NodeCompression.all
-  const sendCompression = options.sendCompression === undefined
-    ? undefined
-    : compressions.find((c) => c.name === options.sendCompression)
-  if (options.sendCompression !== undefined && sendCompression === undefined) {
-    throw new Error(`sendCompression ${options.sendCompression} is not among the available compressions`)
-  }
-  return {
-    baseUrl: options.baseUrl,
-    codec: options.codec === "json" ? (options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault) : Codec.proto,
-    useHttpGet: options.useHttpGet ?? false,
-    compressions,
-    sendCompression,
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
-    writeMaxBytes: options.writeMaxBytes ?? 4 * 1024 * 1024,
-    interceptors: options.interceptors ?? [],
-    timeoutMs: options.timeoutMs
-  }
-}
-
 /**
  * The Connect protocol over the `HttpTransport` in context (use it to pick your own HTTP
  * client, or a test double).
  */
 export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
-  Layer.effect(
-    Transport,
-    Effect.map(Effect.service(HttpTransport), (http) => ProtocolConnect.makeTransport(http, resolve(options)))
-  )
+  ClientTransport.layerConnect(options).pipe(Layer.provide(NodeCompression.layer))
 
 /** The gRPC protocol over the `HttpTransport` in context (gRPC needs HTTP/2 trailers). */
 export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
-  Layer.effect(
-    Transport,
-    Effect.map(Effect.service(HttpTransport), (http) => ProtocolGrpc.makeTransport(http, resolve(options), false))
-  )
+  ClientTransport.layerGrpc(options).pipe(Layer.provide(NodeCompression.layer))
 
 /** The gRPC-Web protocol over the `HttpTransport` in context. */
 export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
-  Layer.effect(
-    Transport,
-    Effect.map(Effect.service(HttpTransport), (http) => ProtocolGrpc.makeTransport(http, resolve(options), true))
-  )
+  ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
 
 const httpLayer = (options: Options) =>
   options.httpVersion === "2"

@@ -1,0 +1,178 @@
+/**
+ * A web-standard fetch handler (`Request → Promise<Response>`) for any router, so Deno,
+ * Cloudflare Workers, Bun, Next.js route handlers and service workers can serve it. Connect and
+ * gRPC-Web work fully; gRPC needs HTTP trailers, which the fetch `Response` cannot carry, so
+ * gRPC requests are answered 415.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as ConnectError from "./ConnectError.ts"
+import type { ResponseWriter, ServerRequest } from "./Http.ts"
+import * as Router from "./Router.ts"
+
+/** A fetch handler. */
+export type FetchHandler = (request: Request) => Promise<Response>
+
+const canceled = () => ConnectError.make("canceled", "the request was aborted")
+
+const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
+    const body = request.body
+    if (body === null) return resume(Effect.succeed(new Uint8Array(0)))
+    const reader = body.getReader()
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    let done = false
+    const fail = (e: ConnectError.ConnectError) => {
+      done = true
+      reader.cancel().catch(() => {})
+      resume(Effect.fail(e))
+    }
+    const step = (): void => {
+      reader.read().then(({ done: end, value }) => {
+        if (done) return
+        if (end) {
+          done = true
+          if (chunks.length === 1) return resume(Effect.succeed(chunks[0]!))
+          const out = new Uint8Array(size)
+          let o = 0
+          for (const c of chunks) {
+            out.set(c, o)
+            o += c.byteLength
+          }
+          return resume(Effect.succeed(out))
+        }
+        size += value.byteLength
+        if (size > maxBytes) {
+          return fail(ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`))
+        }
+        chunks.push(value)
+        step()
+      }, () => {
+        if (!done) fail(canceled())
+      })
+    }
+    step()
+    return Effect.sync(() => {
+      if (!done) {
+        done = true
+        reader.cancel().catch(() => {})
+      }
+    })
+  })
+
+const isGrpc = (request: Request) => {
+  const ct = request.headers.get("content-type")?.toLowerCase() ?? ""
+  return ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web")
+}
+
+/**
+ * Turns an HTTP handler into a fetch handler, running each request with `context`.
+ * Aborting the request (its `signal`) interrupts the handler.
+ */
+export const fromHttpHandler = <R>(handler: Router.HttpHandler<R>, context: Context.Context<R>): FetchHandler => {
+  const runFork = Effect.runForkWith(context)
+  return (request) =>
+    new Promise<Response>((resolve) => {
+      if (isGrpc(request)) {
+        resolve(new Response(null, { status: 415, headers: { "accept-post": "application/grpc-web, application/connect+proto" } }))
+        return
+      }
+      const url = new URL(request.url)
+      const body: Stream.Stream<Uint8Array, ConnectError.ConnectError> = request.body === null
+        ? Stream.empty
+        : Stream.fromReadableStream({ evaluate: () => request.body!, onError: () => canceled() })
+      const serverRequest: ServerRequest = {
+        method: request.method,
+        url: url.pathname + url.search,
+        headers: request.headers,
+        httpVersion: "1.1",
+        body,
+        readAll: (maxBytes) => readAll(request, maxBytes)
+      }
+      let responded = false
+      let controller: ReadableStreamDefaultController<Uint8Array> | undefined
+      let wake: (() => void) | undefined
+      let closed = false
+      const respond = (status: number, headers: Headers, bodyInit: BodyInit | null) => {
+        if (responded) return
+        responded = true
+        resolve(new Response(bodyInit, { status, headers }))
+      }
+      const openStream = (status: number, headers: Headers) => {
+        const stream = new ReadableStream<Uint8Array>({
+          start: (c) => {
+            controller = c
+          },
+          pull: () => {
+            const w = wake
+            wake = undefined
+            w?.()
+          },
+          cancel: () => {
+            closed = true
+            fiber.interruptUnsafe()
+          }
+        }, { highWaterMark: 4 })
+        respond(status, headers, stream)
+      }
+      const writer: ResponseWriter = {
+        head: (status, headers, bytes) => {
+          if (responded) return
+          if (bytes !== undefined) respond(status, headers, bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>)
+          else openStream(status, headers)
+        },
+        write: (chunk) =>
+          Effect.suspend(() => {
+            if (!responded) openStream(200, new Headers())
+            if (closed || controller === undefined) return Effect.void
+            controller.enqueue(chunk)
+            if ((controller.desiredSize ?? 1) > 0) return Effect.void
+            return Effect.callback<void>((resume) => {
+              wake = () => resume(Effect.void)
+            })
+          }),
+        end: () => {
+          if (!responded) {
+            respond(200, new Headers(), null)
+            return
+          }
+          if (!closed && controller !== undefined) {
+            closed = true
+            controller.close()
+          }
+        }
+      }
+      const fiber = runFork(handler(serverRequest, writer))
+      fiber.addObserver(() => {
+        if (!responded) respond(500, new Headers(), null)
+        else if (!closed && controller !== undefined) {
+          closed = true
+          try {
+            controller.close()
+          } catch {
+            // already errored
+          }
+        }
+      })
+      request.signal?.addEventListener("abort", () => {
+        if (!closed) Effect.runFork(Fiber.interrupt(fiber))
+      }, { once: true })
+    })
+}
+
+/**
+ * Builds a fetch handler for a router, capturing the services its handlers need from the
+ * context. Compressions default to the `Compressions` reference (provide a platform's layer, or
+ * pass `compressions`).
+ */
+export const fromRouter = <R>(
+  router: Router.Router<R>,
+  options?: Router.ServerOptions
+): Effect.Effect<FetchHandler, never, R> =>
+  Effect.flatMap(Router.toHttpHandler(router, options), (handler) =>
+    Effect.map(Effect.context<R>(), (context) => fromHttpHandler(handler, context)))

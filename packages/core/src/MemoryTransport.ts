@@ -1,0 +1,137 @@
+/**
+ * An in-memory `HttpTransport`: the client's requests go straight into a router's HTTP handler
+ * in the same process, through the real protocol code (framing, compression, errors, trailers),
+ * with no socket. The way to test services and to mock them.
+ *
+ * @since 0.1.0
+ */
+import type * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as ClientTransport from "./ClientTransport.ts"
+import * as ConnectError from "./ConnectError.ts"
+import type { ClientRequest, ClientResponse, ResponseWriter, ServerRequest } from "./Http.ts"
+import { HttpTransport } from "./Http.ts"
+import * as Router from "./Router.ts"
+import type { ClientOptions, Transport } from "./Transport.ts"
+
+const readAll = (body: Stream.Stream<Uint8Array, ConnectError.ConnectError>, maxBytes: number) =>
+  Effect.flatMap(
+    Stream.runFold(body, () => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, c) => {
+      acc.chunks.push(c)
+      acc.size += c.byteLength
+      if (acc.size > maxBytes) {
+        throw ConnectError.make("resource_exhausted", `message size ${acc.size} is larger than configured max ${maxBytes}`)
+      }
+      return acc
+    }),
+    ({ chunks, size }) => {
+      if (chunks.length === 1) return Effect.succeed(chunks[0]!)
+      const out = new Uint8Array(size)
+      let o = 0
+      for (const c of chunks) {
+        out.set(c, o)
+        o += c.byteLength
+      }
+      return Effect.succeed(out)
+    }
+  ).pipe(Effect.catchDefect((e) => Effect.fail(ConnectError.from(e, "internal"))))
+
+/**
+ * An `HttpTransport` that serves every request with `handler` in memory. Each exchange runs the
+ * handler in a fiber of the caller's scope: closing the scope early interrupts the handler,
+ * exactly as a dropped connection would.
+ */
+export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpTransport["Service"], never, R> =>
+  Effect.map(Effect.context<R>(), (context) => ({
+    request: (request: ClientRequest) =>
+      Effect.gen(function*() {
+        const url = new URL(request.url)
+        const body: Stream.Stream<Uint8Array, ConnectError.ConnectError> = request.body === undefined
+          ? Stream.empty
+          : request.body instanceof Uint8Array
+          ? Stream.succeed(request.body)
+          : request.body
+        const serverRequest: ServerRequest = {
+          method: request.method,
+          url: url.pathname + url.search,
+          headers: new Headers(request.headers),
+          httpVersion: "2",
+          body,
+          readAll: (maxBytes) => readAll(body, maxBytes)
+        }
+        const head = yield* Deferred.make<{ status: number; headers: Headers }>()
+        const trailers = yield* Deferred.make<Headers>()
+        const chunks = yield* Queue.bounded<Uint8Array, Cause.Done>(16)
+        const writer: ResponseWriter = {
+          head: (status, headers, bodyBytes) => {
+            Deferred.doneUnsafe(head, Effect.succeed({ status, headers: new Headers(headers) }))
+            if (bodyBytes !== undefined) {
+              if (bodyBytes.byteLength > 0) Queue.offerUnsafe(chunks, bodyBytes)
+              Queue.endUnsafe(chunks)
+              Deferred.doneUnsafe(trailers, Effect.succeed(new Headers()))
+            }
+          },
+          write: (chunk) => {
+            Deferred.doneUnsafe(head, Effect.succeed({ status: 200, headers: new Headers() }))
+            return Effect.asVoid(Queue.offer(chunks, chunk))
+          },
+          end: (t) => {
+            Deferred.doneUnsafe(head, Effect.succeed({ status: 200, headers: new Headers() }))
+            Queue.endUnsafe(chunks)
+            Deferred.doneUnsafe(trailers, Effect.succeed(new Headers(t)))
+          }
+        }
+        yield* Effect.forkScoped(
+          Effect.provideContext(handler(serverRequest, writer), context).pipe(
+            Effect.onExit(() =>
+              Effect.sync(() => {
+                // a handler that stops without answering: end whatever it started
+                Deferred.doneUnsafe(head, Effect.succeed({ status: 500, headers: new Headers() }))
+                Queue.endUnsafe(chunks)
+                Deferred.doneUnsafe(trailers, Effect.succeed(new Headers()))
+              })
+            )
+          )
+        )
+        const { status, headers } = yield* Deferred.await(head)
+        const response: ClientResponse = {
+          status,
+          headers,
+          body: Stream.fromQueue(chunks),
+          trailers: Deferred.await(trailers)
+        }
+        return response
+      })
+  }))
+
+/** An in-memory `HttpTransport` serving `router` (its requirements become the layer's). */
+export const layer = <R>(router: Router.Router<R>, options?: Router.ServerOptions): Layer.Layer<HttpTransport, never, R> =>
+  Layer.effect(HttpTransport, Effect.flatMap(Router.toHttpHandler(router, options), make))
+
+/** The base URL clients use with the in-memory transport (any URL works; only path and query are read). */
+export const baseUrl = "http://in-memory"
+
+/**
+ * A client `Transport` that calls `router` in memory over the chosen protocol (Connect by
+ * default) — the one-liner for tests: `Effect.provide(ElizaClient.layer.pipe(Layer.provide(MemoryTransport.layerClient(router))))`.
+ */
+export const layerClient = <R>(
+  router: Router.Router<R>,
+  options: Partial<ClientOptions> & {
+    readonly protocol?: "connect" | "grpc" | "grpc-web" | undefined
+    readonly server?: Router.ServerOptions | undefined
+  } = {}
+): Layer.Layer<Transport, never, R> => {
+  const clientOptions: ClientOptions = { ...options, baseUrl: options.baseUrl ?? baseUrl }
+  const protocolLayer = options.protocol === "grpc"
+    ? ClientTransport.layerGrpc(clientOptions)
+    : options.protocol === "grpc-web"
+    ? ClientTransport.layerGrpcWeb(clientOptions)
+    : ClientTransport.layerConnect(clientOptions)
+  return protocolLayer.pipe(Layer.provide(layer(router, options.server)))
+}
+

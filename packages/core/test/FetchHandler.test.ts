@@ -1,0 +1,59 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as ConnectError from "../src/ConnectError.ts"
+import * as FetchHandler from "../src/FetchHandler.ts"
+import * as FetchHttpTransport from "../src/FetchHttpTransport.ts"
+import * as Router from "../src/Router.ts"
+import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
+
+const handlers: ElizaServiceHandlers = {
+  say: (request, ctx) =>
+    request.sentence === "fail"
+      ? Effect.fail(ConnectError.make("permission_denied", "no"))
+      : Effect.succeed({ sentence: `${ctx.httpMethod} ${request.sentence}` }),
+  introduce: (request) => Stream.range(1, 3).pipe(Stream.map((i) => ({ sentence: `${request.name} ${i}` }))),
+  converse: (requests) => Stream.map(requests, (r) => ({ sentence: r.sentence.toUpperCase() })),
+  reflect: (requests) => Effect.map(Stream.runCollect(requests), (all) => ({ summary: String(all.length) }))
+}
+
+const router = Router.service(Router.empty, ElizaService, handlers)
+const handler = Effect.runSync(FetchHandler.fromRouter(router))
+// a fetch that hands the Request to the handler: the full web-standard path, no socket
+const fetch = (input: RequestInfo | URL, init?: RequestInit) => handler(new Request(input, init))
+
+describe.each(["connect", "grpc-web"] as const)("fetch handler and fetch client over %s", (protocol) => {
+  const options = { baseUrl: "http://fetch.test", fetch: fetch as typeof globalThis.fetch, useHttpGet: true }
+  const client = ElizaClient.layer.pipe(Layer.provide(
+    protocol === "connect" ? FetchHttpTransport.layerConnect(options) : FetchHttpTransport.layerGrpcWeb(options)
+  ))
+
+  it.effect("serves every RPC kind", () =>
+    Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe(protocol === "connect" ? "GET hi" : "POST hi")
+      const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+      expect(intro.map((r) => r.sentence)).toEqual(["Ada 1", "Ada 2", "Ada 3"])
+      const conv = yield* Stream.runCollect(eliza.converse(Stream.make({ sentence: "a" }, { sentence: "b" })))
+      expect(conv.map((r) => r.sentence)).toEqual(["A", "B"])
+      expect((yield* eliza.reflect(Stream.make({ sentence: "a" }, { sentence: "b" }))).summary).toBe("2")
+      const error = yield* Effect.flip(eliza.say({ sentence: "fail" }))
+      expect(error.code).toBe("permission_denied")
+    }).pipe(Effect.provide(client)))
+})
+
+describe("fetch handler", () => {
+  it.effect("answers gRPC (which needs trailers) with 415 and unknown paths with 404", () =>
+    Effect.promise(async () => {
+      const grpc = await handler(new Request("http://x/connectrpc.eliza.v1.ElizaService/Say", {
+        method: "POST",
+        headers: { "content-type": "application/grpc" },
+        body: new Uint8Array(5)
+      }))
+      expect(grpc.status).toBe(415)
+      const missing = await handler(new Request("http://x/nope/Nope", { method: "POST" }))
+      expect(missing.status).toBe(404)
+    }))
+})
