@@ -182,7 +182,7 @@ describe.each(matrix)("$protocol HTTP/$httpVersion $codec $sendCompression tls=$
     const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })), opts)
     expect(res.sentence.length).toBe(64 * 1024)
   })
-  it.runIf(options.protocol === "connect")("unary over GET", async () => {
+  if (options.protocol === "connect") it("unary over GET", async () => {
     let trailer: string | null = null
     const res = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) =>
