@@ -8,6 +8,7 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt"
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Context from "effect/Context"
@@ -263,10 +264,13 @@ const main = async () => {
   const scope = Effect.runSync(Scope.make())
   const transports = new Transports(scope)
   const inflight = new Set<Promise<void>>()
+  // bounded concurrency: thousands of cases arrive at once, and a case's deadline starts when its
+  // call starts, not while it waits behind others for an HTTP/2 stream slot
+  const semaphore = Semaphore.makeUnsafe(48)
   for await (const bytes of readMessages()) {
     const request = fromBinary(ClientCompatRequestSchema, bytes)
     const p: Promise<void> = Effect.runPromise(
-      Effect.catchCause(Effect.flatMap(Effect.promise(() => transports.get(request)), (http) => runCase(request, http)), (cause) =>
+      Effect.catchCause(Semaphore.withPermit(semaphore, Effect.flatMap(Effect.promise(() => transports.get(request)), (http) => runCase(request, http))), (cause) =>
         Effect.succeed(create(ClientCompatResponseSchema, {
           testName: request.testName,
           result: { case: "error", value: { message: String(cause) } }
