@@ -22,6 +22,8 @@ import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
 import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
+import * as BunTransport from "@connect-effect/platform-bun/BunTransport"
+import { isBun } from "@connect-effect/platform-bun/internal/bun"
 import {
   ClientCompatRequestSchema,
   ClientCompatResponseSchema,
@@ -92,7 +94,10 @@ class Transports {
         ca: Buffer.from(ca),
         ...(creds !== undefined ? { cert: Buffer.from(creds.cert), key: Buffer.from(creds.key) } : {})
       }
-      const layer = http2
+      const layer = isBun()
+        // Bun: its fetch (HTTP/1.1, TLS options as Bun's `tls` init field)
+        ? BunTransport.layerHttp(tls !== undefined ? { tls } : {})
+        : http2
         ? NodeHttpTransport.layerHttp2(tls !== undefined ? { tls } : {})
         : NodeHttpTransport.layerHttp1(tls !== undefined ? { tls } : {})
       found = Effect.runPromise(Layer.buildWithScope(layer, this.scope)).then((ctx) => Context.get(ctx, HttpTransport))

@@ -9,6 +9,9 @@ import * as Fiber from "effect/Fiber"
 import * as Router from "@connect-effect/core/Router"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
+import * as FetchHandler from "@connect-effect/core/FetchHandler"
+import * as BunServer from "@connect-effect/platform-bun/BunServer"
+import { isBun } from "@connect-effect/platform-bun/internal/bun"
 import { ServerCompatRequestSchema, ServerCompatResponseSchema } from "../gen/connectrpc/conformance/v1/server_compat_pb.ts"
 import { ConformanceService } from "../gen/connectrpc/conformance/v1/service_pb.ts"
 import { HTTPVersion } from "../gen/connectrpc/conformance/v1/config_pb.ts"
@@ -26,6 +29,34 @@ const main = async () => {
       compressions: NodeCompression.all,
       json: { registry }
     })
+    if (isBun()) {
+      // Bun.serve through the web-standard fetch handler (HTTP/1.1; TLS and mTLS)
+      const fetchHandler = FetchHandler.fromHttpHandler(handler, yield* Effect.context<never>())
+      const server = yield* BunServer.make(fetchHandler, {
+        port: 0,
+        host: "127.0.0.1",
+        gracePeriodMs: 1000,
+        ...(request.useTls && request.serverCreds !== undefined
+          ? {
+            tls: {
+              cert: Buffer.from(request.serverCreds.cert).toString(),
+              key: Buffer.from(request.serverCreds.key).toString(),
+              ...(request.clientTlsCert.length > 0
+                ? { ca: Buffer.from(request.clientTlsCert).toString(), requestCert: true }
+                : {})
+            }
+          }
+          : {})
+      })
+      yield* Effect.promise(() =>
+        writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, {
+          host: server.host,
+          port: server.port,
+          ...(request.useTls && request.serverCreds !== undefined ? { pemCert: request.serverCreds.cert } : {})
+        })))
+      )
+      return yield* Effect.never
+    }
     const server = yield* NodeServer.make(handler, {
       port: 0,
       host: "127.0.0.1",

@@ -21,6 +21,12 @@ export interface Options {
   readonly fetch?: typeof globalThis.fetch | undefined
   /** Extra `RequestInit` fields for every request (credentials, mode, …). */
   readonly init?: Omit<RequestInit, "method" | "headers" | "body" | "signal"> | undefined
+  /**
+   * Whether the runtime's fetch decodes `Content-Encoding` by itself (browsers, Node's fetch:
+   * true, the default). The header is then dropped from responses so the body is not decoded a
+   * second time. Runtimes that can turn it off (Bun: `decompress: false`) pass `false`.
+   */
+  readonly transparentDecompression?: boolean | undefined
 }
 
 const errorOf = (e: unknown): ConnectError.ConnectError => {
@@ -29,9 +35,16 @@ const errorOf = (e: unknown): ConnectError.ConnectError => {
   return ConnectError.make("unavailable", e instanceof Error ? e.message : String(e))
 }
 
+const withoutContentEncoding = (headers: Headers): Headers => {
+  const out = new Headers(headers)
+  out.delete("content-encoding")
+  return out
+}
+
 /** Builds the fetch-based `HttpTransport`. */
 export const make = (options: Options = {}): HttpTransport["Service"] => {
   const doFetch = options.fetch ?? globalThis.fetch
+  const transparent = options.transparentDecompression ?? true
   return {
     request: (request: ClientRequest) =>
       Effect.flatMap(
@@ -61,7 +74,9 @@ export const make = (options: Options = {}): HttpTransport["Service"] => {
             }),
             (response): ClientResponse => ({
               status: response.status,
-              headers: response.headers,
+              headers: transparent && response.headers.has("content-encoding")
+                ? withoutContentEncoding(response.headers)
+                : response.headers,
               body: response.body === null
                 ? Stream.empty
                 : Stream.fromReadableStream({ evaluate: () => response.body!, onError: errorOf }),

@@ -778,8 +778,10 @@ const readStreamResponse = (
     (upstream) =>
       Effect.sync(() => {
         let ended = false
+        // the end-stream error is raised after the messages that came before it are emitted
+        let endError: ConnectError.ConnectError | undefined
         const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
-          if (ended) return Cause.done()
+          if (ended) return endError !== undefined ? Effect.fail(endError) : Cause.done()
           options?.onTrailers?.(new Headers())
           return Effect.fail(ConnectError.make("internal", "protocol error: missing end-stream message", { metadata: headers }))
         }
@@ -806,15 +808,16 @@ const readStreamResponse = (
                   try {
                     end = endStreamFromJson(bytes)
                   } catch (e) {
-                    return Effect.fail(ConnectError.from(e, "internal"))
+                    endError = ConnectError.from(e, "internal")
+                    return Effect.succeed(undefined)
                   }
                   options?.onTrailers?.(end.trailers)
                   if (end.error !== undefined) {
                     const meta = mergeMeta(headers, end.trailers)
-                    return Effect.fail(ConnectError.withMetadata(
+                    endError = ConnectError.withMetadata(
                       ConnectError.make(end.error.code, end.error.message, { details: end.error.details }),
                       meta
-                    ))
+                    )
                   }
                   return Effect.succeed(undefined)
                 }

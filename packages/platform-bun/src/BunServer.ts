@@ -1,0 +1,98 @@
+/**
+ * Serves a router with `Bun.serve` (HTTP/1.1, and TLS with mutual TLS), through the core's
+ * web-standard fetch handler: Connect (unary, GET, streaming) and gRPC-Web. gRPC needs HTTP/2
+ * trailers, which `Bun.serve` does not deliver, so gRPC requests are answered 415.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as FetchHandler from "@connect-effect/core/FetchHandler"
+import * as Router from "@connect-effect/core/Router"
+import { Compressions } from "@connect-effect/core/Compression"
+import * as BunCompression from "./BunCompression.ts"
+import { bun, type BunTlsOptions } from "./internal/bun.ts"
+
+/** Options of {@link make}. */
+export interface Options {
+  /** TCP port; `0` (the default) picks a free one. */
+  readonly port?: number | undefined
+  /** Interface to bind (default `127.0.0.1`). */
+  readonly host?: string | undefined
+  /** TLS (with `ca` and `requestCert: true`: mutual TLS). */
+  readonly tls?: BunTlsOptions | undefined
+  /** Seconds a connection may stay idle (Bun's `idleTimeout`, default 120; 0 disables). */
+  readonly idleTimeoutSeconds?: number | undefined
+  /** How long shutdown waits for in-flight requests before closing them (default 5000 ms). */
+  readonly gracePeriodMs?: number | undefined
+}
+
+/** A listening Bun server. */
+export interface Info {
+  readonly port: number
+  readonly host: string
+  /** `http://host:port` or `https://host:port`. */
+  readonly url: string
+}
+
+/** The server could not start listening. */
+export class ServeError extends Data.TaggedError("ServeError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+/** The running server, as a service. */
+export class BunServer extends Context.Service<BunServer, Info>()("@connect-effect/platform-bun/BunServer") {}
+
+/**
+ * Serves a fetch handler on `Bun.serve`; closing the scope stops accepting, lets in-flight
+ * requests finish for `gracePeriodMs`, then closes what is left.
+ */
+export const make = (handler: FetchHandler.FetchHandler, options: Options = {}): Effect.Effect<Info, ServeError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const host = options.host ?? "127.0.0.1"
+        const server = bun().serve({
+          port: options.port ?? 0,
+          hostname: host,
+          fetch: handler,
+          idleTimeout: options.idleTimeoutSeconds ?? 120,
+          ...(options.tls !== undefined ? { tls: { ...options.tls, rejectUnauthorized: options.tls.requestCert === true } } : {})
+        })
+        return { server, host }
+      },
+      catch: (cause) => new ServeError({ message: `cannot listen: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+    }),
+    ({ server }) =>
+      Effect.promise(async () => {
+        const graceful = server.stop(false)
+        const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), options.gracePeriodMs ?? 5000).unref?.())
+        if ((await Promise.race([graceful.then(() => "done" as const), timeout])) === "timeout") await server.stop(true)
+      })
+  ).pipe(Effect.map(({ server, host }) => ({
+    port: server.port,
+    host,
+    url: `${options.tls !== undefined ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${server.port}`
+  })))
+
+/**
+ * Serves a router (or an effect building one) on Bun. Compressions default to Bun's zlib
+ * (gzip, br, zstd) unless a `Compressions` reference is provided.
+ */
+export const layerRouter = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
+  options: Options & Router.ServerOptions = {}
+): Layer.Layer<BunServer, ServeError | E, R | R2> =>
+  Layer.effect(
+    BunServer,
+    Effect.gen(function*() {
+      const r = Effect.isEffect(router) ? yield* router : router
+      const provided = yield* Compressions
+      const handler = yield* FetchHandler.fromRouter(r, {
+        ...options,
+        compressions: options.compressions ?? (provided.length > 0 ? provided : BunCompression.all)
+      })
+      return yield* make(handler, options)
+    })
+  )

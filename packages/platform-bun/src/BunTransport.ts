@@ -1,0 +1,41 @@
+/**
+ * Client transports for Bun: Connect and gRPC-Web over Bun's `fetch`, with gzip, br and zstd.
+ * (Bun's fetch exposes no HTTP trailers, so gRPC is not offered.)
+ *
+ * @since 0.1.0
+ */
+import * as Layer from "effect/Layer"
+import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
+import * as BunCompression from "./BunCompression.ts"
+
+/** TLS settings for `https:` base URLs (Bun's `fetch` `tls` option). */
+export interface TlsOptions {
+  readonly ca?: string | Buffer | undefined
+  readonly cert?: string | Buffer | undefined
+  readonly key?: string | Buffer | undefined
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
+/** Options of the Bun client transports. */
+export interface Options extends ClientOptions {
+  readonly tls?: TlsOptions | undefined
+}
+
+/** Bun's fetch as an `HttpTransport`: content decoding left to the protocol (`decompress: false`). */
+export const layerHttp = (options: { readonly tls?: TlsOptions | undefined } = {}) =>
+  FetchHttpTransport.layer({
+    init: { decompress: false, ...(options.tls !== undefined ? { tls: options.tls } : {}) } as RequestInit,
+    transparentDecompression: false
+  })
+
+const http = layerHttp
+
+/** The Connect protocol over Bun's fetch. */
+export const layerConnect = (options: Options): Layer.Layer<Transport> =>
+  ClientTransport.layerConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
+
+/** The gRPC-Web protocol over Bun's fetch. */
+export const layerGrpcWeb = (options: Options): Layer.Layer<Transport> =>
+  ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))

@@ -1,0 +1,42 @@
+/** The slice of Bun's global API this package uses (typed here so the repo needs no Bun type package). */
+export interface BunServer {
+  readonly port: number
+  readonly hostname: string
+  readonly url: URL
+  readonly pendingRequests: number
+  stop(closeActiveConnections?: boolean): Promise<void>
+}
+
+/** TLS settings accepted by `Bun.serve`. */
+export interface BunTlsOptions {
+  readonly cert: string | Buffer
+  readonly key: string | Buffer
+  readonly ca?: string | Buffer | undefined
+  readonly requestCert?: boolean | undefined
+  readonly rejectUnauthorized?: boolean | undefined
+}
+
+/** Options of `Bun.serve` used here. */
+export interface BunServeOptions {
+  readonly port: number
+  readonly hostname: string
+  readonly fetch: (request: Request) => Response | Promise<Response>
+  readonly tls?: BunTlsOptions | undefined
+  readonly idleTimeout?: number | undefined
+  readonly maxRequestBodySize?: number | undefined
+}
+
+interface BunGlobal {
+  readonly version: string
+  serve(options: BunServeOptions): BunServer
+}
+
+/** The `Bun` global; throws a clear error outside Bun. */
+export const bun = (): BunGlobal => {
+  const b = (globalThis as { Bun?: BunGlobal }).Bun
+  if (b === undefined) throw new Error("@connect-effect/platform-bun needs the Bun runtime (https://bun.sh)")
+  return b
+}
+
+/** True when running on Bun. */
+export const isBun = (): boolean => (globalThis as { Bun?: unknown }).Bun !== undefined
