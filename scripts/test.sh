@@ -24,6 +24,7 @@ RESULTS_DIR="$ROOT/conformance/results"
 mkdir -p "$RESULTS_DIR"
 
 CONF="conformance/config/node.yaml"
+BUN_CONF="conformance/config/bun.yaml"
 RUNNER="$ROOT/conformance/.bin/connectconformance"
 PARALLEL="${CONFORMANCE_PARALLEL:-8}"
 RUN_TIMEOUT="${CONFORMANCE_TIMEOUT:-1200}"
@@ -49,6 +50,15 @@ if [[ "$node_version" == v22.* ]]; then
   record "node" 0 0 "$node_version"
 else
   record "node" 0 1 "expected v22.x from node_modules/.bin, got '${node_version:-none}'"
+fi
+
+stage "bun --version"
+bun_version="$("$ROOT/node_modules/.bin/bun" --version 2>/dev/null)"
+echo "bun ${bun_version:-<none>}"
+if [[ -n "$bun_version" ]]; then
+  record "bun" 0 0 "$bun_version"
+else
+  record "bun" 0 1 "node_modules/.bin/bun is missing (npm install installs it)"
 fi
 
 # 2. Conformance setup (runner + generated code) ---------------------------------
@@ -105,13 +115,14 @@ if [[ "$setup_ok" -eq 1 && -f "$ROOT/conformance/scripts/build.sh" ]]; then
   fi
 fi
 
-run_conformance() { # run_conformance <mode> <command>
-  local mode="$1" command="$2"
-  local log="$RESULTS_DIR/$mode.log"
+run_conformance() { # run_conformance <label> <mode> <config> <command> [args...]
+  local label="$1" mode="$2" conf="$3" command="$4"
+  shift 4
+  local log="$RESULTS_DIR/${label// /-}.log"
   local -a extra=()
-  stage "conformance --mode $mode -- $command"
+  stage "conformance ($label) --mode $mode --conf $conf -- $command $*"
   if [[ "$setup_ok" -ne 1 || ! -x "$RUNNER" ]]; then
-    record "conformance $mode" 0 1 "not run (setup failed)"
+    record "conformance $label" 0 1 "not run (setup failed)"
     return
   fi
   if [[ ! -x "$ROOT/$command" ]]; then
@@ -122,7 +133,7 @@ run_conformance() { # run_conformance <mode> <command>
   fi
   local start=$SECONDS rc
   timeout --kill-after=30 "$RUN_TIMEOUT" \
-    "$RUNNER" --mode "$mode" --conf "$CONF" -v "${extra[@]}" -- "$ROOT/$command" \
+    "$RUNNER" --mode "$mode" --conf "$conf" -v "${extra[@]}" -- "$ROOT/$command" "$@" \
     > "$log" 2>&1
   rc=$?
   local elapsed=$((SECONDS - start))
@@ -135,7 +146,7 @@ run_conformance() { # run_conformance <mode> <command>
 
   # Show the tail of the runner output (prefixed so that no line looks like
   # the final summary), the full log stays in conformance/results/.
-  echo "  | (last 40 lines of conformance/results/$mode.log)"
+  echo "  | (last 40 lines of conformance/results/${label// /-}.log)"
   tail -n 40 "$log" | sed 's/^/  | /'
 
   local counted_failed note
@@ -152,11 +163,13 @@ run_conformance() { # run_conformance <mode> <command>
     note="$note (runner reported an error)"
   fi
   [[ "$rc" -eq 124 || "$rc" -eq 137 ]] && note="$note (timed out after ${RUN_TIMEOUT}s)"
-  record "conformance $mode" "$passed" "$counted_failed" "$note"
+  record "conformance $label" "$passed" "$counted_failed" "$note"
 }
 
-run_conformance server conformance/bin/server
-run_conformance client conformance/bin/client
+run_conformance "node server" server "$CONF" conformance/bin/server
+run_conformance "node client" client "$CONF" conformance/bin/client
+run_conformance "bun server" server "$BUN_CONF" conformance/bin/server --runtime bun
+run_conformance "bun client" client "$BUN_CONF" conformance/bin/client --runtime bun
 
 # Summary -----------------------------------------------------------------------
 stage "summary"
