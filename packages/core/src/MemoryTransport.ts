@@ -16,29 +16,8 @@ import * as ConnectError from "./ConnectError.ts"
 import type { ClientRequest, ClientResponse, ResponseWriter, ServerRequest } from "./Http.ts"
 import { HttpTransport } from "./Http.ts"
 import * as Router from "./Router.ts"
+import { readAll } from "./internal/client.ts"
 import type { ClientOptions, Transport } from "./Transport.ts"
-
-const readAll = (body: Stream.Stream<Uint8Array, ConnectError.ConnectError>, maxBytes: number) =>
-  Effect.flatMap(
-    Stream.runFold(body, () => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, c) => {
-      acc.chunks.push(c)
-      acc.size += c.byteLength
-      if (acc.size > maxBytes) {
-        throw ConnectError.make("resource_exhausted", `message size ${acc.size} is larger than configured max ${maxBytes}`)
-      }
-      return acc
-    }),
-    ({ chunks, size }) => {
-      if (chunks.length === 1) return Effect.succeed(chunks[0]!)
-      const out = new Uint8Array(size)
-      let o = 0
-      for (const c of chunks) {
-        out.set(c, o)
-        o += c.byteLength
-      }
-      return Effect.succeed(out)
-    }
-  ).pipe(Effect.catchDefect((e) => Effect.fail(ConnectError.from(e, "internal"))))
 
 /**
  * An `HttpTransport` that serves every request with `handler` in memory. Each exchange runs the

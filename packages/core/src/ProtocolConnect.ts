@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { DescMessage, DescMethod } from "@bufbuild/protobuf"
+import type { DescMethod } from "@bufbuild/protobuf"
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
-import { CurrentCall } from "./HandlerContext.ts"
 import type { HttpTransport } from "./Http.ts"
 import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
@@ -26,6 +25,7 @@ import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
 import { appendAll, parseList } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
+import { deadlineError, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 import { addUserHeaders } from "./internal/server.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
@@ -468,58 +468,6 @@ export interface ClientConfig {
   readonly timeoutMs: number | undefined
 }
 
-const CALL_DEADLINE_MARGIN_MS = 0
-
-/** Effective timeout of a call: the smallest of the option, the default and the inherited deadline. */
-const effectiveTimeout = (
-  config: ClientConfig,
-  options: CallOptions | undefined
-): Effect.Effect<number | undefined> =>
-  Effect.map(Effect.serviceOption(CurrentCall), (current) => {
-    let t = options?.timeoutMs ?? config.timeoutMs
-    if (current._tag === "Some") {
-      const left = current.value.timeRemaining()
-      if (left !== undefined) t = t === undefined ? left - CALL_DEADLINE_MARGIN_MS : Math.min(t, left)
-    }
-    return t === undefined ? undefined : Math.max(0, Math.floor(t))
-  })
-
-const deadlineError = (ms: number) => ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${ms}ms`)
-
-const runInterceptors = (
-  interceptors: ReadonlyArray<ClientInterceptor<never>>,
-  info: ClientRequestInfo,
-  core: Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>
-): Effect.Effect<ClientResponseInfo, ConnectError.ConnectError> => {
-  let eff = core
-  for (let i = interceptors.length - 1; i >= 0; i--) eff = interceptors[i]!.intercept(eff, info)
-  return eff
-}
-
-const readAllBody = (body: Stream.Stream<Uint8Array, ConnectError.ConnectError>, maxBytes: number) =>
-  Effect.flatMap(
-    Stream.runFold(body, () => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, chunk) => {
-      acc.chunks.push(chunk)
-      acc.size += chunk.byteLength
-      return acc
-    }),
-    ({ chunks, size }) => {
-      if (size > maxBytes) {
-        return Effect.fail(
-          ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`)
-        )
-      }
-      if (chunks.length === 1) return Effect.succeed(chunks[0]!)
-      const out = new Uint8Array(size)
-      let o = 0
-      for (const c of chunks) {
-        out.set(c, o)
-        o += c.byteLength
-      }
-      return Effect.succeed(out)
-    }
-  )
-
 const splitTrailers = (headers: Headers): { headers: Headers; trailers: Headers } => {
   const h = new Headers()
   const t = new Headers()
@@ -529,9 +477,6 @@ const splitTrailers = (headers: Headers): { headers: Headers; trailers: Headers 
   })
   return { headers: h, trailers: t }
 }
-
-const methodUrl = (baseUrl: string, method: DescMethod) =>
-  `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}/${method.parent.typeName}/${method.name}`
 
 const clientCompression = (name: string | null, config: ClientConfig): Compression | undefined => {
   if (name === null || name === "" || name === "identity") return undefined
@@ -602,7 +547,7 @@ export const unaryCall = (
             })()
             if ("error" in compression) return Effect.fail(compression.error!)
             const readLimit = compression.ok === undefined ? config.readMaxBytes : Infinity
-            return Effect.flatMap(readAllBody(response.body, readLimit), (raw) => {
+            return Effect.flatMap(readAll(response.body, readLimit), (raw) => {
               const decompressed = compression.ok === undefined
                 ? Effect.succeed(raw)
                 : compression.ok.decompress(raw, response.status === 200 ? config.readMaxBytes : Infinity)
@@ -644,12 +589,6 @@ export const unaryCall = (
 const contentTypeMismatchCode = (value: string | null): Code.Code =>
   value !== null && value.toLowerCase().startsWith("application/") ? "internal" : "unknown"
 
-const mergeMeta = (headers: Headers, trailers: Headers) => {
-  const m = new Headers(headers)
-  appendAll(m, trailers)
-  return m
-}
-
 const unaryErrorFromResponse = (
   status: number,
   rawHeaders: Headers,
@@ -689,28 +628,9 @@ export const streamCall = <E>(
     const info: ClientRequestInfo = { method, url, headers }
     const compression = config.sendCompression
     let requestError: { readonly error: E } | undefined
-    const frames: Stream.Stream<Uint8Array, ConnectError.ConnectError> = requests.pipe(
-      Stream.mapError((e) => {
-        requestError = { error: e }
-        return ConnectError.make("canceled", "the request stream failed")
-      }),
-      Stream.mapArrayEffect((messages) => {
-        const out: Array<Envelope.Envelope> = []
-        try {
-          for (const m of messages) out.push({ flags: 0, data: encodeMessage(config.codec, method.input, m, config.writeMaxBytes) })
-        } catch (e) {
-          return Effect.fail(ConnectError.from(e, "internal"))
-        }
-        if (compression === undefined) return Effect.succeed([Envelope.encodeAll(out)] as const)
-        return Effect.map(
-          Effect.forEach(out, (f) =>
-            f.data.byteLength >= config.compressMinBytes
-              ? Effect.map(compression.compress(f.data), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
-              : Effect.succeed(f)),
-          (fs) => [Envelope.encodeAll(fs)] as const
-        )
-      })
-    )
+    const frames = requestFrames(requests, config, method, (e) => {
+      requestError = { error: e }
+    })
     let responseStream: Stream.Stream<unknown, ConnectError.ConnectError> | undefined
     const exchange = Effect.suspend(() => {
       const h = new Headers()
@@ -723,7 +643,7 @@ export const streamCall = <E>(
       return Effect.flatMap(http.request({ method: "POST", url, headers: h, body: frames }), (response) => {
         options?.onHeaders?.(response.headers)
         if (response.status !== 200) {
-          return Effect.flatMap(Effect.orElseSucceed(readAllBody(response.body, 64 * 1024), () => new Uint8Array(0)), (bytes) => {
+          return Effect.flatMap(Effect.orElseSucceed(readAll(response.body, 64 * 1024), () => new Uint8Array(0)), (bytes) => {
             options?.onTrailers?.(new Headers())
             return Effect.fail(unaryErrorFromResponse(response.status, response.headers, bytes, response.headers, new Headers()))
           })

@@ -20,15 +20,15 @@ import type { Codec } from "./Codec.ts"
 import type { Compression } from "./Compression.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
-import { CurrentCall } from "./HandlerContext.ts"
 import type { HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
 import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
 import { isProtocolHeader, parseList } from "./internal/headers.ts"
-import { decodeMessage, encodeMessage, single, tryEffect } from "./internal/messages.ts"
+import { decodeMessage, single, tryEffect } from "./internal/messages.ts"
 import * as Server from "./internal/server.ts"
+import { deadlineError, effectiveTimeout, mergeMeta, methodUrl, requestFrames, runInterceptors } from "./internal/client.ts"
 
 /** A parsed gRPC or gRPC-Web content type. */
 export interface ContentType {
@@ -283,39 +283,6 @@ export interface ClientConfig {
   readonly timeoutMs: number | undefined
 }
 
-const effectiveTimeout = (config: ClientConfig, options: CallOptions | undefined): Effect.Effect<number | undefined> =>
-  Effect.map(Effect.serviceOption(CurrentCall), (current) => {
-    let t = options?.timeoutMs ?? config.timeoutMs
-    if (current._tag === "Some") {
-      const left = current.value.timeRemaining()
-      if (left !== undefined) t = t === undefined ? left : Math.min(t, left)
-    }
-    return t === undefined ? undefined : Math.max(0, Math.floor(t))
-  })
-
-const deadlineError = (ms: number) => ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${ms}ms`)
-
-/** The code for an HTTP status other than 200 on a gRPC response (the gRPC HTTP mapping). */
-export const codeFromHttpStatus = (status: number): Code.Code => {
-  switch (status) {
-    case 400:
-      return "internal"
-    case 401:
-      return "unauthenticated"
-    case 403:
-      return "permission_denied"
-    case 404:
-      return "unimplemented"
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return "unavailable"
-    default:
-      return "unknown"
-  }
-}
-
 /**
  * Reads the status from trailers (or from the headers of a trailers-only response).
  * Returns `undefined` for OK; a ConnectError otherwise; throws when `grpc-status` is missing.
@@ -360,15 +327,6 @@ export const errorFromTrailers = (
   return ConnectError.make(code, detailMessage, { metadata: meta, details })
 }
 
-const mergeMeta = (headers: Headers, trailers: Headers) => {
-  const m = new Headers(headers)
-  trailers.forEach((v, k) => m.append(k, v))
-  return m
-}
-
-const methodUrl = (baseUrl: string, method: DescMethod) =>
-  `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}/${method.parent.typeName}/${method.name}`
-
 const userHeadersOf = (headers: Headers): Headers => {
   const out = new Headers()
   headers.forEach((v, k) => {
@@ -392,28 +350,9 @@ export const streamCall = <E>(
     const info: ClientRequestInfo = { method, url, headers }
     const compression = config.sendCompression
     let requestError: { readonly error: E } | undefined
-    const frames: Stream.Stream<Uint8Array, ConnectError.ConnectError> = requests.pipe(
-      Stream.mapError((e) => {
-        requestError = { error: e }
-        return ConnectError.make("canceled", "the request stream failed")
-      }),
-      Stream.mapArrayEffect((messages) => {
-        const out: Array<Envelope.Envelope> = []
-        try {
-          for (const m of messages) out.push({ flags: 0, data: encodeMessage(config.codec, method.input, m, config.writeMaxBytes) })
-        } catch (e) {
-          return Effect.fail(ConnectError.from(e, "internal"))
-        }
-        if (compression === undefined) return Effect.succeed([Envelope.encodeAll(out)] as const)
-        return Effect.map(
-          Effect.forEach(out, (f) =>
-            f.data.byteLength >= config.compressMinBytes
-              ? Effect.map(compression.compress(f.data), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
-              : Effect.succeed(f)),
-          (fs) => [Envelope.encodeAll(fs)] as const
-        )
-      })
-    )
+    const frames = requestFrames(requests, config, method, (e) => {
+      requestError = { error: e }
+    })
     const base = web ? "application/grpc-web" : "application/grpc"
     const contentType = `${base}+${config.codec.name}`
     let responseStream: Stream.Stream<unknown, ConnectError.ConnectError> | undefined
@@ -433,7 +372,7 @@ export const streamCall = <E>(
           return Effect.fail(error)
         }
         if (response.status !== 200) {
-          return fail(ConnectError.make(codeFromHttpStatus(response.status), `HTTP ${response.status}`, {
+          return fail(ConnectError.make(Code.fromHttpStatus(response.status), `HTTP ${response.status}`, {
             metadata: response.headers
           }))
         }
@@ -464,8 +403,7 @@ export const streamCall = <E>(
         return Effect.succeed<ClientResponseInfo>({ headers: responseHeaders, trailers: new Headers() })
       })
     })
-    let eff = exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>
-    for (let i = config.interceptors.length - 1; i >= 0; i--) eff = config.interceptors[i]!.intercept(eff, info)
+    const eff = runInterceptors(config.interceptors, info, exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>)
     const result = Stream.catchCause(
       Stream.unwrap(Effect.map(eff, () => responseStream!)),
       (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>

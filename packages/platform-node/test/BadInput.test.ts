@@ -355,8 +355,6 @@ const waitFor = async (predicate: () => boolean, what: string) => {
   expect(predicate(), what).toBe(true)
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 // -----------------------------------------------------------------------------
 // cases
 // -----------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+import type { DescMethod } from "@bufbuild/protobuf"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { CallOptions } from "../CallOptions.ts"
+import type { Codec } from "../Codec.ts"
+import type { Compression } from "../Compression.ts"
+import * as ConnectError from "../ConnectError.ts"
+import * as Envelope from "../Envelope.ts"
+import { CurrentCall } from "../HandlerContext.ts"
+import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "../Interceptor.ts"
+import { encodeMessage } from "./messages.ts"
+
+/** What every client protocol needs from the resolved client options. */
+export interface BaseClientConfig {
+  readonly baseUrl: string
+  readonly codec: Codec
+  readonly sendCompression: Compression | undefined
+  readonly compressMinBytes: number
+  readonly writeMaxBytes: number
+  readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
+  readonly timeoutMs: number | undefined
+}
+
+/** The timeout of a call: the smallest of the call's option, the client's default and the inherited deadline. */
+export const effectiveTimeout = (
+  config: BaseClientConfig,
+  options: CallOptions | undefined
+): Effect.Effect<number | undefined> =>
+  Effect.map(Effect.serviceOption(CurrentCall), (current) => {
+    let t = options?.timeoutMs ?? config.timeoutMs
+    if (current._tag === "Some") {
+      const left = current.value.timeRemaining()
+      if (left !== undefined) t = t === undefined ? left : Math.min(t, left)
+    }
+    return t === undefined ? undefined : Math.max(0, Math.floor(t))
+  })
+
+/** The error of a call whose deadline passed. */
+export const deadlineError = (ms: number) =>
+  ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${ms}ms`)
+
+/** Wraps the exchange of a call in the client interceptors (outermost first). */
+export const runInterceptors = (
+  interceptors: ReadonlyArray<ClientInterceptor<never>>,
+  info: ClientRequestInfo,
+  core: Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>
+): Effect.Effect<ClientResponseInfo, ConnectError.ConnectError> => {
+  let eff = core
+  for (let i = interceptors.length - 1; i >= 0; i--) eff = interceptors[i]!.intercept(eff, info)
+  return eff
+}
+
+/** Joins chunks into one buffer (no copy for a single chunk). */
+export const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(size)
+  let o = 0
+  for (const c of chunks) {
+    out.set(c, o)
+    o += c.byteLength
+  }
+  return out
+}
+
+/** Reads a whole body, failing with `resource_exhausted` as soon as it grows past `maxBytes`. */
+export const readAll = (
+  body: Stream.Stream<Uint8Array, ConnectError.ConnectError>,
+  maxBytes: number
+): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  Effect.map(
+    Stream.runFoldEffect(body, () => ({ chunks: [] as Array<Uint8Array>, size: 0 }), (acc, chunk) => {
+      acc.size += chunk.byteLength
+      if (acc.size > maxBytes) {
+        return Effect.fail(
+          ConnectError.make("resource_exhausted", `message size ${acc.size} is larger than configured max ${maxBytes}`)
+        )
+      }
+      acc.chunks.push(chunk)
+      return Effect.succeed(acc)
+    }),
+    ({ chunks, size }) => concat(chunks, size)
+  )
+
+/** The URL of a method under a base URL. */
+export const methodUrl = (baseUrl: string, method: DescMethod) =>
+  `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}/${method.parent.typeName}/${method.name}`
+
+/** Headers and trailers in one set, for an error's metadata. */
+export const mergeMeta = (headers: Headers, trailers: Headers) => {
+  const m = new Headers(headers)
+  trailers.forEach((v, k) => m.append(k, v))
+  return m
+}
+
+/**
+ * Frames a client's request stream: each chunk of messages becomes one buffer of envelopes,
+ * compressed per message when configured. A failure of the caller's stream is reported through
+ * `onRequestError` (the call then fails with that error, not a protocol one).
+ */
+export const requestFrames = <E>(
+  requests: Stream.Stream<unknown, E>,
+  config: BaseClientConfig,
+  method: DescMethod,
+  onRequestError: (error: E) => void
+): Stream.Stream<Uint8Array, ConnectError.ConnectError> => {
+  const compression = config.sendCompression
+  return requests.pipe(
+    Stream.mapError((e) => {
+      onRequestError(e)
+      return ConnectError.make("canceled", "the request stream failed")
+    }),
+    Stream.mapArrayEffect((messages) => {
+      const out: Array<Envelope.Envelope> = []
+      try {
+        for (const m of messages) out.push({ flags: 0, data: encodeMessage(config.codec, method.input, m, config.writeMaxBytes) })
+      } catch (e) {
+        return Effect.fail(ConnectError.from(e, "internal"))
+      }
+      if (compression === undefined) return Effect.succeed([Envelope.encodeAll(out)] as const)
+      return Effect.map(
+        Effect.forEach(out, (f) =>
+          f.data.byteLength >= config.compressMinBytes
+            ? Effect.map(compression.compress(f.data), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
+            : Effect.succeed(f)),
+        (fs) => [Envelope.encodeAll(fs)] as const
+      )
+    })
+  )
+}
