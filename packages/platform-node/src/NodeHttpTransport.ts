@@ -17,6 +17,7 @@ import type { ClientRequest, ClientResponse } from "@connect-effect/core/Http"
 import { HttpTransport } from "@connect-effect/core/Http"
 import { BodyReader } from "./internal/body.ts"
 import * as NodeHeaders from "./internal/headers.ts"
+import { waitDrain } from "./internal/drain.ts"
 
 /**
  * TLS settings of a client, used for `https:` URLs (PEM). `cert` and `key` present a client
@@ -169,22 +170,6 @@ const fromRstCode = (rstCode: number | undefined): ConnectError.ConnectError => 
 }
 
 const canceledByClient = () => ConnectError.make("canceled", "the call was canceled")
-
-const waitDrain = (writable: NodeJS.EventEmitter & { readonly destroyed: boolean }): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (writable.destroyed) return resume(Effect.void)
-    const done = () => {
-      writable.removeListener("drain", done)
-      writable.removeListener("close", done)
-      resume(Effect.void)
-    }
-    writable.on("drain", done)
-    writable.on("close", done)
-    return Effect.sync(() => {
-      writable.removeListener("drain", done)
-      writable.removeListener("close", done)
-    })
-  })
 
 /**
  * Writes a streaming request body with backpressure, then ends the request. A failing body

@@ -24,6 +24,7 @@ import type { ResponseWriter, ServerRequest } from "@connect-effect/core/Http"
 import { BodyReader } from "./internal/body.ts"
 import * as NodeHeaders from "./internal/headers.ts"
 import * as NodeCompression from "./NodeCompression.ts"
+import { waitDrain } from "./internal/drain.ts"
 
 /** What a server runs for every request. It must not fail; defects become a 500 or a reset. */
 export type Handler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
@@ -96,22 +97,6 @@ const EMPTY_HEADERS: http.OutgoingHttpHeaders = {}
 const noop = (): void => {}
 const canceledByPeer = () => ConnectError.make("canceled", "peer closed the request")
 const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer }
-
-const waitDrain = (writable: NodeJS.EventEmitter & { readonly destroyed: boolean }): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (writable.destroyed) return resume(Effect.void)
-    const done = () => {
-      writable.removeListener("drain", done)
-      writable.removeListener("close", done)
-      resume(Effect.void)
-    }
-    writable.on("drain", done)
-    writable.on("close", done)
-    return Effect.sync(() => {
-      writable.removeListener("drain", done)
-      writable.removeListener("close", done)
-    })
-  })
 
 const isEmpty = (headers: Headers): boolean => {
   for (const _ of headers.keys()) return false
