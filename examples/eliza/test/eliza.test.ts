@@ -41,4 +41,21 @@ describe("Eliza", () => {
     expect(out).toContain("You:   I am worried about my computer.")
     expect(out).toContain("Eliza: Do computers worry you?")
   }, 90_000)
+
+  it("`npm run eliza:bun` serves and talks to Eliza on Bun, prints the conversation and exits 0", () => {
+    const out = execFileSync(path.join(root, "node_modules/.bin/bun"), ["src/bun.ts"], {
+      cwd: path.join(root, "examples/eliza"),
+      encoding: "utf8",
+      timeout: 30_000,
+      killSignal: "SIGKILL"
+    })
+    const lines = out.split("\n")
+    for (const heading of ["Introduce (server stream)", "Say (unary)", "Converse (bidi stream)", "Reflect (client stream)"]) {
+      expect(lines).toContain(`--- ${heading}`)
+    }
+    expect(lines).toContain("You:   I am worried about my computer.")
+    expect(lines).toContain("Eliza: Do computers worry you?")
+    expect(lines).toContain("Eliza: Goodbye. It was nice talking to you.")
+    expect(lines.filter((l) => l.startsWith("Eliza: ")).length).toBeGreaterThanOrEqual(10)
+  }, 60_000)
 })

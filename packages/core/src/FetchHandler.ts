@@ -159,9 +159,13 @@ export const fromHttpHandler = <R>(handler: Router.HttpHandler<R>, context: Cont
           }
         }
       })
-      request.signal?.addEventListener("abort", () => {
-        if (!closed) Effect.runFork(Fiber.interrupt(fiber))
-      }, { once: true })
+      const signal = request.signal
+      if (signal?.aborted === true) Effect.runFork(Fiber.interrupt(fiber))
+      else {
+        signal?.addEventListener("abort", () => {
+          if (!closed) Effect.runFork(Fiber.interrupt(fiber))
+        }, { once: true })
+      }
     })
 }
 

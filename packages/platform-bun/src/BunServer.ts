@@ -58,7 +58,7 @@ export const make = (handler: FetchHandler.FetchHandler, options: Options = {}):
           hostname: host,
           fetch: handler,
           idleTimeout: options.idleTimeoutSeconds ?? 120,
-          ...(options.tls !== undefined ? { tls: { ...options.tls, rejectUnauthorized: options.tls.requestCert === true } } : {})
+          ...(options.tls !== undefined ? { tls: { ...options.tls, rejectUnauthorized: options.tls.rejectUnauthorized ?? options.tls.requestCert === true } } : {})
         })
         return { server, host }
       },
