@@ -18,6 +18,12 @@ import * as Interceptor from "@connect-effect/core/Interceptor"
 import * as Router from "@connect-effect/core/Router"
 import * as Code from "@connect-effect/core/Code"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
+import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
+import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import * as FetchHandler from "@connect-effect/core/FetchHandler"
+import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as MemoryTransport from "@connect-effect/core/MemoryTransport"
+import type { ClientOptions } from "@connect-effect/core/Transport"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
 import { generate } from "./certs.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
@@ -123,14 +129,47 @@ const transportLayer = (protocol: Protocol, options: NodeTransport.Options) =>
     ? NodeTransport.layerGrpcWeb(options)
     : NodeTransport.layerConnect(options)
 
+/** Where the same cases run: over Node sockets, in memory, or through the fetch handler and fetch client. */
+type Runtime = "node" | "memory" | "fetch"
+
+const protocolLayer = (protocol: Protocol, options: ClientOptions) =>
+  protocol === "grpc"
+    ? ClientTransport.layerGrpc(options)
+    : protocol === "grpc-web"
+    ? ClientTransport.layerGrpcWeb(options)
+    : ClientTransport.layerConnect(options)
+
+// the fetch handler, called in-process by a fetch function: the whole web-standard path
+const fetchHandler = Effect.runSync(FetchHandler.fromRouter(router, { compressions: NodeCompression.all }))
+const inProcessFetch = ((input: RequestInfo | URL, init?: RequestInit) => fetchHandler(new Request(input, init))) as typeof fetch
+
+const runtimeLayer = (runtime: Runtime, protocol: Protocol, options: ClientOptions) =>
+  runtime === "memory"
+    ? protocolLayer(protocol, options).pipe(
+      Layer.provide(MemoryTransport.layer(router, { compressions: NodeCompression.all })),
+      Layer.provide(NodeCompression.layer)
+    )
+    : protocolLayer(protocol, options).pipe(
+      Layer.provide(FetchHttpTransport.layer({ fetch: inProcessFetch, transparentDecompression: false })),
+      Layer.provide(NodeCompression.layer)
+    )
+
 const run = <A, E>(
   effect: Effect.Effect<A, E, ElizaClient>,
-  options: Omit<NodeTransport.Options, "baseUrl"> & { readonly protocol?: Protocol; readonly secure?: boolean }
+  options: Omit<NodeTransport.Options, "baseUrl"> & {
+    readonly protocol?: Protocol
+    readonly secure?: boolean
+    readonly runtime?: Runtime
+  }
 ): Promise<A> =>
   Effect.runPromise(
     effect.pipe(
       Effect.provide(ElizaClient.layer.pipe(
-        Layer.provide(transportLayer(
+        Layer.provide(options.runtime !== undefined && options.runtime !== "node" ? runtimeLayer(
+          options.runtime,
+          options.protocol ?? "connect",
+          { ...options, baseUrl: "http://in-process" }
+        ) : transportLayer(
           options.protocol ?? "connect",
           options.secure === true ? { baseUrl: tlsBaseUrl, tls: clientTls, ...options } : { baseUrl, ...options }
         ))
@@ -172,98 +211,117 @@ const matrix = (["connect", "grpc", "grpc-web"] as const).flatMap((protocol) =>
   )
 )
 
-describe.each(matrix)("$protocol HTTP/$httpVersion $codec $sendCompression tls=$secure", (options) => {
-  const opts = { ...options, compressMinBytes: 0 }
-  it("unary", async () => {
-    const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })), opts)
-    expect(res.sentence).toBe("anonymous: hi")
-  })
-  it("unary with a large compressible response", async () => {
-    const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })), opts)
-    expect(res.sentence.length).toBe(64 * 1024)
-  })
-  if (options.protocol === "connect") it("unary over GET", async () => {
-    let trailer: string | null = null
-    const res = await run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) =>
-        c.say({ sentence: "headers" }, {
-          headers: { "x-request": "r" },
-          onTrailers: (t) => {
-            trailer = t.get("x-trailer")
-          }
-        })),
-      { ...opts, useHttpGet: true }
+// the same cases in memory (all three protocols) and through the fetch handler (no gRPC: fetch has no trailers)
+const inProcess = (["memory", "fetch"] as const).flatMap((runtime) =>
+  (["connect", "grpc", "grpc-web"] as const).filter((p) => runtime === "memory" || p !== "grpc").flatMap((protocol) =>
+    (["proto", "json"] as const).flatMap((codec) =>
+      ([undefined, "gzip", "br", "zstd"] as const).map((sendCompression) => ({
+        runtime,
+        protocol,
+        httpVersion: "2" as const,
+        codec,
+        sendCompression,
+        secure: false
+      }))
     )
-    expect(res.sentence).toBe("GET")
-    expect(trailer).toBe("r")
-  })
-  it("headers and trailers", async () => {
-    let multi: string | null = null
-    let trailer: string | null = null
-    const res = await run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) =>
-        c.say({ sentence: "headers" }, {
-          headers: { "x-request": "r" },
-          onHeaders: (h) => {
-            multi = h.get("x-multi")
-          },
-          onTrailers: (t) => {
-            trailer = t.get("x-trailer")
-          }
-        })),
-      opts
-    )
-    expect(res.sentence).toBe("POST")
-    expect(multi).toBe("a, b")
-    expect(trailer).toBe("r")
-  })
-  it("unary error with details and metadata", async () => {
-    const error = await fail(run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "error:not_found" })), opts))
-    expect(error.code).toBe("not_found")
-    expect(error.message).toBe("failed with not_found")
-    expect(ConnectError.findDetails(error, StringValueSchema).map((d) => d.value)).toEqual(["detail"])
-    expect(error.metadata?.get("x-error-meta")).toBe("m")
-    expect(error.metadata?.get("x-on-error")).toBe("h")
-    expect(error.metadata?.get("x-trailer-on-error")).toBe("t")
-  })
-  it("server stream", async () => {
-    const all = await run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runCollect(c.introduce({ name: "n:100" }))),
-      opts
-    )
-    expect(all.map((r) => r.sentence)).toEqual(Array.from({ length: 100 }, (_, i) => `#${i + 1}`))
-  })
-  it("server stream error after messages, with trailers", async () => {
-    const got: Array<string> = []
-    let trailer: string | null = null
-    const error = await fail(run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) =>
-        c.introduce({ name: "fail-after:3" }, { onTrailers: (t) => (trailer = t.get("x-stream-trailer")) }).pipe(
-          Stream.runForEach((r) => Effect.sync(() => got.push(r.sentence)))
-        )),
-      opts
-    ))
-    expect(got).toEqual(["#1", "#2", "#3"])
-    expect(error.code).toBe("resource_exhausted")
-    expect(trailer).toBe("st")
-  })
-  it("client stream", async () => {
-    const res = await run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) =>
-        c.reflect(Stream.fromIterable(["a", "b", "c"].map((sentence) => ({ sentence }))))),
-      opts
-    )
-    expect(res.summary).toBe("a|b|c")
-  })
-  it("bidi stream", async () => {
-    const all = await run(
-      Effect.flatMap(Effect.service(ElizaClient), (c) =>
-        Stream.runCollect(c.converse(Stream.fromIterable(["x", "y"].map((sentence) => ({ sentence })))))),
-      opts
-    )
-    expect(all.map((r) => r.sentence)).toEqual(["echo x", "echo y"])
-  })
-})
+  )
+)
+
+describe.each([...matrix.map((m) => ({ ...m, runtime: "node" as const })), ...inProcess])(
+  "$runtime $protocol HTTP/$httpVersion $codec $sendCompression tls=$secure",
+  (options) => {
+    const opts = { ...options, compressMinBytes: 0 }
+    it("unary", async () => {
+      const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hi" })), opts)
+      expect(res.sentence).toBe("anonymous: hi")
+    })
+    it("unary with a large compressible response", async () => {
+      const res = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "big" })), opts)
+      expect(res.sentence.length).toBe(64 * 1024)
+    })
+    if (options.protocol === "connect") it("unary over GET", async () => {
+      let trailer: string | null = null
+      const res = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) =>
+          c.say({ sentence: "headers" }, {
+            headers: { "x-request": "r" },
+            onTrailers: (t) => {
+              trailer = t.get("x-trailer")
+            }
+          })),
+        { ...opts, useHttpGet: true }
+      )
+      expect(res.sentence).toBe("GET")
+      expect(trailer).toBe("r")
+    })
+    it("headers and trailers", async () => {
+      let multi: string | null = null
+      let trailer: string | null = null
+      const res = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) =>
+          c.say({ sentence: "headers" }, {
+            headers: { "x-request": "r" },
+            onHeaders: (h) => {
+              multi = h.get("x-multi")
+            },
+            onTrailers: (t) => {
+              trailer = t.get("x-trailer")
+            }
+          })),
+        opts
+      )
+      expect(res.sentence).toBe("POST")
+      expect(multi).toBe("a, b")
+      expect(trailer).toBe("r")
+    })
+    it("unary error with details and metadata", async () => {
+      const error = await fail(run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "error:not_found" })), opts))
+      expect(error.code).toBe("not_found")
+      expect(error.message).toBe("failed with not_found")
+      expect(ConnectError.findDetails(error, StringValueSchema).map((d) => d.value)).toEqual(["detail"])
+      expect(error.metadata?.get("x-error-meta")).toBe("m")
+      expect(error.metadata?.get("x-on-error")).toBe("h")
+      expect(error.metadata?.get("x-trailer-on-error")).toBe("t")
+    })
+    it("server stream", async () => {
+      const all = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runCollect(c.introduce({ name: "n:100" }))),
+        opts
+      )
+      expect(all.map((r) => r.sentence)).toEqual(Array.from({ length: 100 }, (_, i) => `#${i + 1}`))
+    })
+    it("server stream error after messages, with trailers", async () => {
+      const got: Array<string> = []
+      let trailer: string | null = null
+      const error = await fail(run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) =>
+          c.introduce({ name: "fail-after:3" }, { onTrailers: (t) => (trailer = t.get("x-stream-trailer")) }).pipe(
+            Stream.runForEach((r) => Effect.sync(() => got.push(r.sentence)))
+          )),
+        opts
+      ))
+      expect(got).toEqual(["#1", "#2", "#3"])
+      expect(error.code).toBe("resource_exhausted")
+      expect(trailer).toBe("st")
+    })
+    it("client stream", async () => {
+      const res = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) =>
+          c.reflect(Stream.fromIterable(["a", "b", "c"].map((sentence) => ({ sentence }))))),
+        opts
+      )
+      expect(res.summary).toBe("a|b|c")
+    })
+    it("bidi stream", async () => {
+      const all = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) =>
+          Stream.runCollect(c.converse(Stream.fromIterable(["x", "y"].map((sentence) => ({ sentence })))))),
+        opts
+      )
+      expect(all.map((r) => r.sentence)).toEqual(["echo x", "echo y"])
+    })
+  }
+)
 
 describe.each(["connect", "grpc", "grpc-web"] as const)("behaviour over %s", (protocol) => {
   it("full-duplex bidi over HTTP/2: each response arrives before the next request is sent", async () => {
