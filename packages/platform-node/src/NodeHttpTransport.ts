@@ -654,9 +654,12 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     onError: streamError,
     onPrematureClose: closedEarly,
     // Node ends the readable of a stream reset (or of a connection that dropped) mid-response;
-    // once the request is fully sent `aborted` stays false, but the reset code tells
+    // once the request is fully sent `aborted` stays false, but the reset code tells. A reset
+    // with NO_ERROR is how a server ends an exchange whose response is complete while the
+    // request is still open (RFC 9113 §8.1): not an abort — the protocol layer still notices a
+    // response cut short (missing end-stream message or grpc-status).
     isAborted: () =>
-      stream.aborted || (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
+      stream.rstCode !== undefined ? stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR : stream.aborted
   })
   if (streaming) {
     stream.once("wantTrailers", () => {
@@ -669,14 +672,21 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     })
   }
   const settled = (): boolean => ended || stream.closed || stream.destroyed
+  // Node emits 'trailers' on a nextTick, and the body's end can be seen first when the trailers
+  // frame and the end of stream arrive together: give pending nextTicks one turn (setImmediate
+  // runs after them) before concluding there were no trailers.
+  const afterPendingEvents: Effect.Effect<Headers> = Effect.callback<Headers>((resume) => {
+    const t = setImmediate(() => resume(Effect.succeed(trailers ?? new Headers())))
+    return Effect.sync(() => clearImmediate(t))
+  })
   const trailersEffect: Effect.Effect<Headers> = Effect.suspend(() =>
     settled()
-      ? Effect.succeed(trailers ?? new Headers())
+      ? trailers !== undefined ? Effect.succeed(trailers) : afterPendingEvents
       : Effect.callback<Headers>((resume) => {
         const done = () => {
           stream.removeListener("end", done)
           stream.removeListener("close", done)
-          resume(Effect.succeed(trailers ?? new Headers()))
+          resume(trailers !== undefined ? Effect.succeed(trailers) : afterPendingEvents)
         }
         stream.on("end", done)
         stream.on("close", done)

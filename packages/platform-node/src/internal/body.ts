@@ -146,7 +146,11 @@ export class BodyReader {
 
   private readonly onClose = (): void => {
     if (this.done) return
-    if (this.readable.readableEnded) this.ended_()
+    // 'close' can come before 'end' although the whole body arrived: an HTTP/2 peer that sends
+    // END_STREAM and then RST_STREAM(NO_ERROR) (allowed once its response is complete). The
+    // end-of-stream was received (and every byte delivered) when the readable state says so.
+    const state = (this.readable as { _readableState?: { ended?: boolean } })._readableState
+    if (this.readable.readableEnded || (state?.ended === true && this.readable.readableLength === 0)) this.ended_()
     else this.fail(this.options.onPrematureClose())
   }
 
