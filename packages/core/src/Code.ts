@@ -46,7 +46,7 @@ export const all: ReadonlyArray<Code> = [
 const numbers: Record<string, number> = Object.fromEntries(all.map((code, i) => [code, i + 1]))
 
 /** True for a string that names a Connect code. */
-export const isCode = (value: unknown): value is Code => typeof value === "string" && value in numbers
+export const isCode = (value: unknown): value is Code => typeof value === "string" && Object.hasOwn(numbers, value)
 
 /** The gRPC status number of a code (`canceled` → 1 … `unauthenticated` → 16). */
 export const toGrpcNumber = (code: Code): number => numbers[code]!

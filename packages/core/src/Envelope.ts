@@ -61,46 +61,68 @@ export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
  * An incremental envelope parser: feed it chunks of any size, collect whole envelopes.
  * Throws a `ConnectError` (`resource_exhausted`) as soon as a header announces a payload
  * larger than `maxBytes`, before buffering it.
+ *
+ * Chunks are queued as they come and copied once, when the envelope they make up is complete:
+ * a large message arriving in many small chunks costs linear time and memory (gluing each chunk
+ * to the previous ones would be quadratic). An envelope that lies within one chunk is not copied.
  */
 export class Parser {
   private readonly maxBytes: number
-  private buffer: Uint8Array = new Uint8Array(0)
-  private offset = 0
+  private chunks: Array<Uint8Array> = []
+  private queued = 0
   constructor(maxBytes: number = Infinity) {
     this.maxBytes = maxBytes
   }
   /** Bytes held that do not yet form a whole envelope. */
   get pending(): number {
-    return this.buffer.byteLength - this.offset
+    return this.queued
   }
   /** Adds a chunk and pushes every envelope completed by it onto `out`. */
   push(chunk: Uint8Array, out: Array<Envelope>): void {
-    let buf: Uint8Array
-    let off: number
-    if (this.pending === 0) {
-      buf = chunk
-      off = 0
-    } else {
-      const rest = this.buffer.subarray(this.offset)
-      buf = new Uint8Array(rest.byteLength + chunk.byteLength)
-      buf.set(rest, 0)
-      buf.set(chunk, rest.byteLength)
-      off = 0
-    }
-    while (buf.byteLength - off >= 5) {
-      const len = ((buf[off + 1]! << 24) >>> 0) + (buf[off + 2]! << 16) + (buf[off + 3]! << 8) + buf[off + 4]!
+    if (chunk.byteLength === 0) return
+    this.chunks.push(chunk)
+    this.queued += chunk.byteLength
+    while (this.queued >= 5) {
+      const len = ((this.byteAt(1) << 24) >>> 0) + (this.byteAt(2) << 16) + (this.byteAt(3) << 8) + this.byteAt(4)
       if (len > this.maxBytes) {
         throw ConnectError.make(
           "resource_exhausted",
           `message size ${len} is larger than configured max ${this.maxBytes}`
         )
       }
-      if (buf.byteLength - off - 5 < len) break
-      out.push({ flags: buf[off]!, data: buf.subarray(off + 5, off + 5 + len) })
-      off += 5 + len
+      if (this.queued - 5 < len) return
+      const frame = this.take(5 + len)
+      out.push({ flags: frame[0]!, data: frame.subarray(5) })
     }
-    this.buffer = buf
-    this.offset = off
+  }
+  /** The byte at `i` of the queued bytes (i < queued). */
+  private byteAt(i: number): number {
+    for (const c of this.chunks) {
+      if (i < c.byteLength) return c[i]!
+      i -= c.byteLength
+    }
+    return 0
+  }
+  /** Removes the first `n` queued bytes (n ≤ queued): a view when they lie in one chunk, else one copy. */
+  private take(n: number): Uint8Array {
+    this.queued -= n
+    const first = this.chunks[0]!
+    if (first.byteLength >= n) {
+      if (first.byteLength === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+    const out = new Uint8Array(n)
+    let o = 0
+    while (o < n) {
+      const c = this.chunks[0]!
+      const k = Math.min(c.byteLength, n - o)
+      out.set(k === c.byteLength ? c : c.subarray(0, k), o)
+      o += k
+      if (k === c.byteLength) this.chunks.shift()
+      else this.chunks[0] = c.subarray(k)
+    }
+    return out
   }
 }
 

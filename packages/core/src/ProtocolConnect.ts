@@ -130,7 +130,12 @@ export const endStreamFromJson = (
       if (!Array.isArray(values)) throw ConnectError.make("internal", "protocol error: invalid end-stream metadata")
       for (const v of values) {
         if (typeof v !== "string") throw ConnectError.make("internal", "protocol error: invalid end-stream metadata")
-        trailers.append(key, v)
+        try {
+          trailers.append(key, v)
+        } catch {
+          // not a valid header name or value
+          throw ConnectError.make("internal", "protocol error: invalid end-stream metadata")
+        }
       }
     }
   }

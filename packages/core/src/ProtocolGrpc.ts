@@ -93,11 +93,18 @@ export const formatTimeout = (ms: number): string => {
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 
-/** Percent-encodes a `grpc-message` value (bytes outside printable ASCII, and `%`). */
+/**
+ * Percent-encodes a `grpc-message` value (bytes outside printable ASCII, and `%`). A leading or
+ * trailing space is encoded too: header values are trimmed on the way (fetch `Headers` does), and
+ * the message must come back as it was.
+ */
 export const encodeMessageHeader = (message: string): string => {
   let out = ""
-  for (const b of utf8.encode(message)) {
-    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b)
+  const bytes = utf8.encode(message)
+  const last = bytes.length - 1
+  for (let i = 0; i <= last; i++) {
+    const b = bytes[i]!
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25 && !(b === 0x20 && (i === 0 || i === last))) out += String.fromCharCode(b)
     else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`
   }
   return out

@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import type { Compression } from "@connect-effect/core/Compression"
 import { Compressions } from "@connect-effect/core/Compression"
 import * as ConnectError from "@connect-effect/core/ConnectError"
+import * as Zstd from "./internal/zstd.ts"
 
 type SyncFn = (data: Uint8Array, options: zlib.ZlibOptions & zlib.BrotliOptions) => Buffer
 type AsyncFn = (
@@ -28,6 +29,10 @@ const SYNC_OUTPUT_LIMIT = 256 * 1024
 const isTooLarge = (e: unknown): boolean =>
   e instanceof RangeError && (e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE"
 
+/** zstd: the frame asks for a window larger than the decoder allows. */
+const isWindowTooLarge = (e: unknown): boolean =>
+  e instanceof Error && (e as { code?: unknown }).code === "ZSTD_error_frameParameter_windowTooLarge"
+
 const tooLarge = (maxBytes: number): ConnectError.ConnectError =>
   ConnectError.make("resource_exhausted", `message is larger than configured max ${maxBytes} bytes`)
 
@@ -43,12 +48,26 @@ const make = (
   compressAsync: AsyncFn,
   decompressSync: SyncFn,
   decompressAsync: AsyncFn,
-  compressOptions: (data: Uint8Array) => zlib.ZlibOptions & zlib.BrotliOptions
+  compressOptions: (data: Uint8Array) => zlib.ZlibOptions & zlib.BrotliOptions,
+  /** Checks the input before inflating it: why it is malformed, or `undefined` when it is not. */
+  check?: (data: Uint8Array) => string | undefined,
+  /** Decoder parameters (zstd: the window limit). */
+  decompressParams?: Record<number, number>
 ): Compression => {
+  const dopts = (maxOutputLength: number | undefined): zlib.ZlibOptions & zlib.BrotliOptions => ({
+    ...(maxOutputLength === undefined ? {} : { maxOutputLength }),
+    ...(decompressParams === undefined ? {} : { params: decompressParams })
+  })
+  const failure = (e: unknown, maxBytes: number) =>
+    isTooLarge(e)
+      ? tooLarge(maxBytes)
+      : isWindowTooLarge(e)
+      ? ConnectError.make("resource_exhausted", `failed to decompress ${name}: window larger than 8 MiB`)
+      : corrupt(name, e)
   const inflateAsync = (data: Uint8Array, maxBytes: number, limit: number | undefined) =>
     Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
-      decompressAsync(data, limit === undefined ? {} : { maxOutputLength: limit }, (error, result) => {
-        if (error !== null) resume(Effect.fail(isTooLarge(error) ? tooLarge(maxBytes) : corrupt(name, error)))
+      decompressAsync(data, dopts(limit), (error, result) => {
+        if (error !== null) resume(Effect.fail(failure(error, maxBytes)))
         else if (result.length > maxBytes) resume(Effect.fail(tooLarge(maxBytes)))
         else resume(Effect.succeed(result))
       })
@@ -65,15 +84,17 @@ const make = (
           })
         }),
     decompress: (data, maxBytes) => {
+      const malformed = check?.(data)
+      if (malformed !== undefined) return Effect.fail(corrupt(name, malformed))
       // maxOutputLength must be in [1, kMaxLength]; the final length check covers maxBytes 0
       const limit = maxBytes >= kMaxLength || !Number.isFinite(maxBytes) ? undefined : Math.max(1, Math.floor(maxBytes))
       if (data.length <= SYNC_INPUT_LIMIT) {
         const syncLimit = limit === undefined ? SYNC_OUTPUT_LIMIT : Math.min(limit, SYNC_OUTPUT_LIMIT)
         try {
-          const result = decompressSync(data, { maxOutputLength: syncLimit })
+          const result = decompressSync(data, dopts(syncLimit))
           return result.length > maxBytes ? Effect.fail(tooLarge(maxBytes)) : Effect.succeed(result)
         } catch (e) {
-          if (!isTooLarge(e)) return Effect.fail(corrupt(name, e))
+          if (!isTooLarge(e)) return Effect.fail(failure(e, maxBytes))
           if (syncLimit === limit) return Effect.fail(tooLarge(maxBytes))
           // larger than the synchronous budget but maybe within the limit: go async
         }
@@ -108,14 +129,22 @@ export const brotli: Compression = make(
   })
 )
 
-/** `zstd` (level 3). */
+/**
+ * `zstd` (level 3). Node's zstd decoder returns what it decoded so far, without an error, when
+ * the input ends inside a frame: the frame structure is checked first, so a truncated message is
+ * `invalid_argument` rather than silently shorter. Frames may ask for a window of at most 8 MiB
+ * (as for zstd in HTTP, RFC 9659); a larger one would make the decoder reserve up to 128 MiB and
+ * is refused with `resource_exhausted`.
+ */
 export const zstd: Compression = make(
   "zstd",
   zlib.zstdCompressSync as unknown as SyncFn,
   zlib.zstdCompress as unknown as AsyncFn,
   zlib.zstdDecompressSync as unknown as SyncFn,
   zlib.zstdDecompress as unknown as AsyncFn,
-  () => ({})
+  () => ({}),
+  Zstd.checkFrames,
+  { [zlib.constants.ZSTD_d_windowLogMax]: 23 }
 )
 
 /** Every compression offered, in order of preference: `gzip`, `br`, `zstd`. */

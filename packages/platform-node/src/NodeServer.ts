@@ -8,6 +8,7 @@
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
+import type { Readable } from "node:stream"
 import * as tls from "node:tls"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -65,6 +66,21 @@ export interface Options {
   readonly keepAliveTimeoutMs?: number | undefined
   /** Time a new connection may take to send its first bytes / request headers (default 60000 ms). */
   readonly headersTimeoutMs?: number | undefined
+  /**
+   * Time a client has to send a whole request body, counted from the request headers, while the
+   * server has not started answering (default 300000 ms, as Node's own `requestTimeout`; `0`
+   * disables it). Past it the body fails with `deadline_exceeded`, the handler gets 1 s to
+   * answer, then the exchange is cut (HTTP/1.1: the connection; HTTP/2: RST_STREAM CANCEL): a
+   * client trickling its body (slowloris) cannot hold a request open. A stream the server has
+   * answered (response headers sent) is bounded by its RPC deadline instead; raise this for
+   * client-streaming uploads that last longer.
+   */
+  readonly requestTimeoutMs?: number | undefined
+  /**
+   * HTTP/2: concurrent streams a client may open on one connection (SETTINGS_MAX_CONCURRENT_STREAMS,
+   * default 1000; Node's own default is unlimited). Clients queue calls past it.
+   */
+  readonly maxConcurrentStreams?: number | undefined
   /** HTTP/2 settings sent to clients (merged over `enablePush: false`). */
   readonly http2Settings?: http2.Settings | undefined
   /** Per-session memory limit of the HTTP/2 server in MB (Node's default is 10). */
@@ -98,6 +114,24 @@ const noop = (): void => {}
 const canceledByPeer = () => ConnectError.make("canceled", "peer closed the request")
 const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer }
 
+/** Arms the request (body) timeout of one exchange; `expire` runs when the body is still incomplete. */
+const requestTimer = (ms: number, readable: Readable, ex: Exchange, expire: () => void): void => {
+  if (ms <= 0 || readable.readableEnded) return
+  const timer = setTimeout(() => {
+    if (ex.headSent || ex.closed || readable.readableEnded) return
+    expire()
+  }, ms)
+  const clear = () => clearTimeout(timer)
+  readable.once("end", clear)
+  readable.once("close", clear)
+}
+
+const requestTimeout = (ms: number) =>
+  ConnectError.make("deadline_exceeded", `request not received within ${ms} ms (requestTimeoutMs)`)
+
+/** After a request timeout, the handler's time to answer before the exchange is cut. */
+const CUT_AFTER_MS = 1000
+
 const isEmpty = (headers: Headers): boolean => {
   for (const _ of headers.keys()) return false
   return true
@@ -113,6 +147,8 @@ interface State {
   onIdle: (() => void) | undefined
   /** Shutdown gave up waiting and destroyed the connections: exchanges are not answered any more. */
   killed: boolean
+  /** `requestTimeoutMs` (0: off). */
+  readonly requestTimeoutMs: number
 }
 
 const exchangeDone = (state: State): void => {
@@ -256,6 +292,11 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
     }
   }
   res.on("close", () => onExchangeClose(state, ex))
+  requestTimer(state.requestTimeoutMs, req, ex, () => {
+    if (!res.headersSent) res.setHeader("connection", "close")
+    reader.fail(requestTimeout(state.requestTimeoutMs))
+    setTimeout(() => req.socket.destroy(), CUT_AFTER_MS).unref()
+  })
   run(state, handler(request, writer), ex)
 }
 
@@ -376,6 +417,12 @@ const handleHttp2 = (
     }
   }
   stream.on("close", () => onExchangeClose(state, ex))
+  requestTimer(state.requestTimeoutMs, stream, ex, () => {
+    reader.fail(requestTimeout(state.requestTimeoutMs))
+    setTimeout(() => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
+    }, CUT_AFTER_MS).unref()
+  })
   run(state, handler(request, writer), ex)
 }
 
@@ -404,7 +451,8 @@ export const make = <R>(
       runFork: Effect.runForkWith(context) as unknown as State["runFork"],
       onDefect: options.onDefect ?? ((cause) => console.error("[connect-effect] handler defect", Cause.pretty(cause))),
       onIdle: undefined,
-      killed: false
+      killed: false,
+      requestTimeoutMs: options.requestTimeoutMs ?? 300_000
     }
     /** Open connections (for TLS: the raw socket until the handshake completes, then the TLS socket). */
     const sockets = new Set<net.Socket>()
@@ -419,11 +467,23 @@ export const make = <R>(
       headersTimeout: headersTimeoutMs,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000
     }, (req, res) => handleHttp1(state, handler, req, res))
-    h1.on("clientError", (_err, socket) => socket.destroy())
+    h1.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      // an oversized header block is answered 431 (as Node does by default), anything else dropped
+      const busy = (socket as { _httpMessage?: unknown })._httpMessage != null // a response is being written
+      if (err.code === "HPE_HEADER_OVERFLOW" && socket.writable && !busy) {
+        socket.end("HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+        setTimeout(() => socket.destroy(), CUT_AFTER_MS).unref()
+      } else socket.destroy()
+    })
 
     const h2 = http2.createServer({
       maxHeaderListPairs: 256,
-      settings: { enablePush: false, maxHeaderListSize: maxHeaderSize, ...options.http2Settings },
+      settings: {
+        enablePush: false,
+        maxHeaderListSize: maxHeaderSize,
+        maxConcurrentStreams: options.maxConcurrentStreams ?? 1000,
+        ...options.http2Settings
+      },
       ...(options.http2MaxSessionMemory !== undefined ? { maxSessionMemory: options.http2MaxSessionMemory } : {})
     })
     h2.on("stream", (stream, headers) => handleHttp2(state, handler, stream, headers))
