@@ -25,7 +25,7 @@ import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
 import { appendAll, parseList } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
-import { deadlineError, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
+import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 import { addUserHeaders } from "./internal/server.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
@@ -584,10 +584,7 @@ export const unaryCall = (
       })
     })
     const intercepted = runInterceptors(config.interceptors, info, exchange)
-    const timed = timeoutMs === undefined
-      ? intercepted
-      : Effect.timeoutOrElse(intercepted, { duration: timeoutMs, orElse: () => Effect.fail(deadlineError(timeoutMs)) })
-    return Effect.map(timed, () => message)
+    return Effect.map(deadlineEffect(intercepted, timeoutMs), () => message)
   })
 
 /** A response content type that is not ours: `unknown` when it is not an application type at all, else `internal`. */
@@ -683,11 +680,7 @@ export const streamCall = <E>(
       Stream.catchCause(s, (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
         requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause))
     const result = withRequestError(Stream.unwrap(opened))
-    return Effect.succeed(
-      timeoutMs === undefined
-        ? result
-        : Stream.interruptWhen(result, Effect.flatMap(Effect.sleep(timeoutMs), () => Effect.fail(deadlineError(timeoutMs))))
-    )
+    return Effect.succeed(deadlineStream(result, timeoutMs))
   })) as Stream.Stream<unknown, ConnectError.ConnectError | E>
 
 const readStreamResponse = (

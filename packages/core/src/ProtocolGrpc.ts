@@ -28,7 +28,7 @@ import * as GrpcStatus from "./internal/grpcStatus.ts"
 import { isProtocolHeader, parseList } from "./internal/headers.ts"
 import { decodeMessage, single, tryEffect } from "./internal/messages.ts"
 import * as Server from "./internal/server.ts"
-import { deadlineError, effectiveTimeout, mergeMeta, methodUrl, requestFrames, runInterceptors } from "./internal/client.ts"
+import { deadlineStream, effectiveTimeout, mergeMeta, methodUrl, requestFrames, runInterceptors } from "./internal/client.ts"
 
 /** A parsed gRPC or gRPC-Web content type. */
 export interface ContentType {
@@ -416,9 +416,7 @@ export const streamCall = <E>(
       (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
         requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
     )
-    return timeoutMs === undefined
-      ? result
-      : Stream.interruptWhen(result, Effect.flatMap(Effect.sleep(timeoutMs), () => Effect.fail(deadlineError(timeoutMs))))
+    return deadlineStream(result, timeoutMs)
   })) as Stream.Stream<unknown, ConnectError.ConnectError | E>
 
 const readResponse = (

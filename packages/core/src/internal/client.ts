@@ -39,6 +39,42 @@ export const effectiveTimeout = (
 export const deadlineError = (ms: number) =>
   ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${ms}ms`)
 
+/**
+ * A failure that is really the deadline: the server reset the stream (`canceled`) once the deadline had
+ * passed. Servers such as grpc-go answer their own expiry with RST_STREAM CANCEL, which can arrive before
+ * the local timer fires when the event loop is busy.
+ */
+const asDeadline = <E>(error: E, timeoutMs: number, start: number): E | ConnectError.ConnectError =>
+  ConnectError.isConnectError(error) && error.code === "canceled" && Date.now() - start >= timeoutMs - 1
+    ? deadlineError(timeoutMs)
+    : error
+
+/** Bounds a streaming call by its deadline (`undefined`: no deadline). */
+export const deadlineStream = <A, E>(
+  stream: Stream.Stream<A, E>,
+  timeoutMs: number | undefined
+): Stream.Stream<A, E | ConnectError.ConnectError> => {
+  if (timeoutMs === undefined) return stream
+  const start = Date.now()
+  return Stream.interruptWhen(
+    Stream.mapError(stream, (e) => asDeadline(e, timeoutMs, start)),
+    Effect.flatMap(Effect.sleep(timeoutMs), () => Effect.fail(deadlineError(timeoutMs)))
+  )
+}
+
+/** Bounds a unary call by its deadline (`undefined`: no deadline). */
+export const deadlineEffect = <A, E>(
+  effect: Effect.Effect<A, E>,
+  timeoutMs: number | undefined
+): Effect.Effect<A, E | ConnectError.ConnectError> => {
+  if (timeoutMs === undefined) return effect
+  const start = Date.now()
+  return Effect.timeoutOrElse(Effect.mapError(effect, (e) => asDeadline(e, timeoutMs, start)), {
+    duration: timeoutMs,
+    orElse: () => Effect.fail(deadlineError(timeoutMs))
+  })
+}
+
 /** Wraps the exchange of a call in the client interceptors (outermost first). */
 export const runInterceptors = (
   interceptors: ReadonlyArray<ClientInterceptor<never>>,
