@@ -71,6 +71,11 @@ if ! bash "$ROOT/conformance/scripts/setup.sh"; then
   record "conformance setup" 0 1 "conformance/scripts/setup.sh failed"
 fi
 
+stage "system setup (chromium, nginx, grpcurl)"
+if ! bash "$ROOT/scripts/setup-system.sh"; then
+  record "system setup" 0 1 "scripts/setup-system.sh failed"
+fi
+
 # 3. Type-check -----------------------------------------------------------------
 stage "npx tsc -p ."
 if npx --no-install tsc -p . > "$TMP_DIR/tsc.log" 2>&1; then
