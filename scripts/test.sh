@@ -176,6 +176,21 @@ run_conformance "node client" client "$CONF" conformance/bin/client
 run_conformance "bun server" server "$BUN_CONF" conformance/bin/server --runtime bun
 run_conformance "bun client" client "$BUN_CONF" conformance/bin/client --runtime bun
 
+# 6. Benchmark smoke run ----------------------------------------------------------
+# `npm run bench -- --quick`: brings up every peer and runs every workload briefly.
+# It checks that the harness works; it never fails on a number (the targets are
+# reported in bench/results/quick/RESULTS.md, not asserted).
+stage "bench --quick (smoke: the harness runs; numbers are not asserted)"
+bench_start=$SECONDS
+if node --disable-warning=ExperimentalWarning bench/run.ts --quick > "$TMP_DIR/bench.log" 2>&1 \
+  && [[ -s "$ROOT/bench/results/quick/RESULTS.md" ]]; then
+  tail -n 5 "$TMP_DIR/bench.log" | sed 's/^/  | /'
+  record "bench --quick" 1 0 "$((SECONDS - bench_start))s, report in bench/results/quick/RESULTS.md"
+else
+  tail -n 40 "$TMP_DIR/bench.log" | sed 's/^/  | /'
+  record "bench --quick" 0 1 "harness failed after $((SECONDS - bench_start))s"
+fi
+
 # Summary -----------------------------------------------------------------------
 stage "summary"
 for line in "${summaries[@]}"; do
