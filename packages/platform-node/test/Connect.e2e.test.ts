@@ -14,9 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import { CurrentCall } from "@connect-effect/core/HandlerContext"
-import * as Interceptor from "@connect-effect/core/Interceptor"
 import * as Router from "@connect-effect/core/Router"
-import * as Code from "@connect-effect/core/Code"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
@@ -26,77 +24,10 @@ import * as MemoryTransport from "@connect-effect/core/MemoryTransport"
 import type { ClientOptions } from "@connect-effect/core/Transport"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
 import { generate } from "./certs.ts"
-import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import { finalizedCount, handlers, router } from "./fixtures/elizaService.ts"
+import { ElizaClient } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService as ElizaDescriptor } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
-/** Provided by the auth interceptor below; required by the handlers. */
-class CurrentUser extends Context.Service<CurrentUser, { readonly name: string }>()("test/CurrentUser") {}
-
-let finalized = 0
-
-const handlers: ElizaServiceHandlers<CurrentUser> = {
-  say: (request, ctx) =>
-    Effect.gen(function*() {
-      const user = yield* CurrentUser
-      const s = request.sentence
-      if (s.startsWith("error:")) {
-        const code = s.slice(6)
-        if (!Code.isCode(code)) return yield* Effect.die("bad code")
-        ctx.responseHeaders.set("x-on-error", "h")
-        ctx.responseTrailers.set("x-trailer-on-error", "t")
-        return yield* ConnectError.make(code, `failed with ${code}`, {
-          metadata: { "x-error-meta": "m" },
-          details: [ConnectError.detail(StringValueSchema, { value: "detail" })]
-        })
-      }
-      if (s.startsWith("sleep:")) {
-        yield* Effect.sleep(Number(s.slice(6))).pipe(Effect.onInterrupt(() => Effect.sync(() => finalized++)))
-        return { sentence: "woke up" }
-      }
-      if (s === "deadline") return { sentence: String(ctx.timeRemaining() ?? "none") }
-      if (s === "headers") {
-        ctx.responseHeaders.append("x-multi", "a")
-        ctx.responseHeaders.append("x-multi", "b")
-        ctx.responseTrailers.set("x-trailer", ctx.requestHeaders.get("x-request") ?? "missing")
-        return { sentence: ctx.httpMethod }
-      }
-      if (s === "big") return { sentence: "x".repeat(64 * 1024) }
-      if (s === "die") return yield* Effect.die(new Error("boom"))
-      return { sentence: `${user.name}: ${s}` }
-    }),
-  introduce: (request, ctx) => {
-    const [kind, arg] = request.name.split(":")
-    if (kind === "n") {
-      return Stream.range(1, Number(arg)).pipe(Stream.map((i) => ({ sentence: `#${i}` })))
-    }
-    if (kind === "fail-after") {
-      ctx.responseTrailers.set("x-stream-trailer", "st")
-      return Stream.concat(
-        Stream.range(1, Number(arg)).pipe(Stream.map((i) => ({ sentence: `#${i}` }))),
-        Stream.fail(ConnectError.make("resource_exhausted", "no more"))
-      )
-    }
-    if (kind === "forever") {
-      return Stream.fromEffect(Effect.succeed({ sentence: "first" })).pipe(
-        Stream.concat(Stream.never),
-        Stream.ensuring(Effect.sync(() => finalized++))
-      )
-    }
-    return Stream.make({ sentence: `hello ${request.name}` })
-  },
-  converse: (requests) => requests.pipe(Stream.map((r) => ({ sentence: `echo ${r.sentence}` }))),
-  reflect: (requests) =>
-    Effect.map(Stream.runCollect(requests), (all) => ({ summary: all.map((r) => r.sentence).join("|") }))
-}
-
-const auth = Interceptor.provideService(CurrentUser, (call) => {
-  const token = call.requestHeaders.get("authorization")
-  return token === "Bearer ada" || token === null
-    ? Effect.succeed({ name: token === null ? "anonymous" : "ada" })
-    : Effect.fail(ConnectError.make("unauthenticated", "bad token"))
-})
-
-const router = Router.empty.pipe(Router.service(ElizaDescriptor, handlers), Router.intercept(auth))
 
 let scope: Scope.Closeable
 let baseUrl = ""
@@ -362,14 +293,14 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("behaviour over %s", (pr
   })
 
   it("a deadline interrupts the handler and fails with deadline_exceeded", async () => {
-    const before = finalized
+    const before = finalizedCount()
     const error = await fail(run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "sleep:5000" }, { timeoutMs: 100 })),
       { httpVersion: "2", protocol }
     ))
     expect(error.code).toBe("deadline_exceeded")
     await new Promise((r) => setTimeout(r, 200))
-    expect(finalized).toBeGreaterThan(before)
+    expect(finalizedCount()).toBeGreaterThan(before)
   })
 
   it("the handler sees the remaining time of the deadline", async () => {
@@ -407,14 +338,14 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("behaviour over %s", (pr
   })
 
   it("interrupting a server stream on the client cancels the handler", async () => {
-    const before = finalized
+    const before = finalizedCount()
     const first = await run(
       Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runHead(c.introduce({ name: "forever" }))),
       { httpVersion: "2", protocol }
     )
     expect(first._tag).toBe("Some")
-    for (let i = 0; i < 50 && finalized === before; i++) await new Promise((r) => setTimeout(r, 20))
-    expect(finalized).toBeGreaterThan(before)
+    for (let i = 0; i < 50 && finalizedCount() === before; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(finalizedCount()).toBeGreaterThan(before)
   })
 
   it("a defect in a handler becomes internal, and the server keeps serving", async () => {
