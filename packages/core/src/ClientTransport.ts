@@ -12,7 +12,7 @@ import { Compressions } from "./Compression.ts"
 import { HttpTransport } from "./Http.ts"
 import * as ProtocolConnect from "./ProtocolConnect.ts"
 import * as ProtocolGrpc from "./ProtocolGrpc.ts"
-import { type ClientOptions, Transport } from "./Transport.ts"
+import { type ClientOptions, Transport, type TransportInfo } from "./Transport.ts"
 
 /** Resolves client options against the platform's compressions. */
 export const resolve = (
@@ -46,9 +46,11 @@ const make = (options: ClientOptions, protocol: "connect" | "grpc" | "grpc-web")
     Effect.gen(function*() {
       const http = yield* HttpTransport
       const config = resolve(options, yield* Compressions)
-      return protocol === "connect"
+      const transport = protocol === "connect"
         ? ProtocolConnect.makeTransport(http, config)
         : ProtocolGrpc.makeTransport(http, config, protocol === "grpc-web")
+      const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: options.timeoutMs }
+      return Object.assign(transport, { info })
     })
   )
 

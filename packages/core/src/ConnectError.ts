@@ -97,10 +97,27 @@ export const findDetails = <Desc extends DescMessage>(
 export const withMetadata = (error: ConnectError, metadata: Headers): ConnectError => {
   const merged = new Headers(error.metadata)
   metadata.forEach((v, k) => merged.append(k, v))
-  return new ConnectError({
+  const copy = new ConnectError({
     code: error.code,
     message: error.message,
     metadata: merged,
     ...(error.details !== undefined ? { details: error.details } : {})
   })
+  return notSentErrors.has(error) ? notSent(copy) : copy
 }
+
+const notSentErrors = new WeakSet<ConnectError>()
+
+/**
+ * Marks the error of a call that provably never reached the server (connection refused, HTTP/2
+ * REFUSED_STREAM, a stream above the last id of a GOAWAY): sending it again cannot run the method
+ * twice, so `Retry` may retry even a method with side effects. Transports set the mark; it is
+ * not part of the error's fields and does not cross the wire.
+ */
+export const notSent = (error: ConnectError): ConnectError => {
+  notSentErrors.add(error)
+  return error
+}
+
+/** True for an error marked with {@link notSent}. */
+export const isNotSent = (error: ConnectError): boolean => notSentErrors.has(error)

@@ -27,12 +27,39 @@ export interface Options {
    * second time. Runtimes that can turn it off (Bun: `decompress: false`) pass `false`.
    */
   readonly transparentDecompression?: boolean | undefined
+  /**
+   * Whether request bodies of streaming calls are sent as a stream (`duplex: "half"`). Browsers
+   * stream uploads only over HTTP/2 (Chromium) or not at all, so in a browser (a `document` or
+   * worker global) the default is false: the request messages are collected and sent as one body
+   * (server streaming sends its one message, as connect-web does; client streams are sent once
+   * they end). Elsewhere (Node, Bun, Deno) the default is true.
+   */
+  readonly streamRequestBodies?: boolean | undefined
 }
+
+const isBrowser = (): boolean =>
+  "document" in globalThis || typeof (globalThis as { importScripts?: unknown }).importScripts === "function"
+
+const collectBody = (body: Stream.Stream<Uint8Array, ConnectError.ConnectError>): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  Effect.map(Stream.runCollect(body), (chunks) => {
+    let size = 0
+    for (const c of chunks) size += c.byteLength
+    const out = new Uint8Array(size)
+    let offset = 0
+    for (const c of chunks) {
+      out.set(c, offset)
+      offset += c.byteLength
+    }
+    return out
+  })
 
 const errorOf = (e: unknown): ConnectError.ConnectError => {
   if (ConnectError.isConnectError(e)) return e
   if (e instanceof Error && e.name === "AbortError") return ConnectError.make("canceled", "the call was canceled")
-  return ConnectError.make("unavailable", e instanceof Error ? e.message : String(e))
+  const unavailable = ConnectError.make("unavailable", e instanceof Error ? e.message : String(e))
+  // undici reports a refused connection or failed DNS lookup as the cause: nothing was sent
+  const syscall = (e as { cause?: { syscall?: unknown } } | null)?.cause?.syscall
+  return syscall === "connect" || syscall === "getaddrinfo" ? ConnectError.notSent(unavailable) : unavailable
 }
 
 const withoutContentEncoding = (headers: Headers): Headers => {
@@ -45,8 +72,8 @@ const withoutContentEncoding = (headers: Headers): Headers => {
 export const make = (options: Options = {}): HttpTransport["Service"] => {
   const doFetch = options.fetch ?? globalThis.fetch
   const transparent = options.transparentDecompression ?? true
-  return {
-    request: (request: ClientRequest) =>
+  const streamRequestBodies = options.streamRequestBodies ?? !isBrowser()
+  const send = (request: ClientRequest) =>
       Effect.flatMap(
         Effect.acquireRelease(
           Effect.sync(() => new AbortController()),
@@ -84,6 +111,11 @@ export const make = (options: Options = {}): HttpTransport["Service"] => {
             })
           )
       )
+  return {
+    request: (request: ClientRequest) =>
+      streamRequestBodies || request.body === undefined || request.body instanceof Uint8Array
+        ? send(request)
+        : Effect.flatMap(collectBody(request.body), (body) => send({ ...request, body }))
   }
 }
 

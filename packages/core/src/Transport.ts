@@ -22,6 +22,17 @@ export interface TransportShape {
     requests: Stream.Stream<unknown, E>,
     options?: CallOptions
   ) => Stream.Stream<unknown, ConnectError | E>
+  /** What the transport speaks to; set by the `ClientTransport` layers, read by decorators (`Telemetry`, `Retry`). */
+  readonly info?: TransportInfo | undefined
+}
+
+/** The protocol, server and default timeout of a `Transport`. */
+export interface TransportInfo {
+  readonly protocol: "connect" | "grpc" | "grpc-web"
+  /** The `baseUrl` of the client options. */
+  readonly baseUrl: string
+  /** The default timeout of every call (`ClientOptions.timeoutMs`). */
+  readonly timeoutMs: number | undefined
 }
 
 /** The transport clients use, provided by a platform layer such as `NodeTransport.layerConnect`. */

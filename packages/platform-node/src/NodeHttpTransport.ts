@@ -147,7 +147,11 @@ const fromNodeError = (error: unknown): ConnectError.ConnectError => {
     if (tlsError !== undefined) return tlsError
   }
   const message = typeof e?.message === "string" ? e.message : String(error)
-  if (typeof e?.code === "string" && NETWORK_CODES.has(e.code)) return ConnectError.make("unavailable", message)
+  if (typeof e?.code === "string" && NETWORK_CODES.has(e.code)) {
+    const unavailable = ConnectError.make("unavailable", message)
+    // a failed connect or DNS lookup: no byte of the request left this process
+    return e.syscall === "connect" || e.syscall === "getaddrinfo" ? ConnectError.notSent(unavailable) : unavailable
+  }
   if (message === "socket hang up" || typeof e?.syscall === "string") return ConnectError.make("unavailable", message)
   return ConnectError.make("internal", message)
 }
@@ -159,7 +163,10 @@ const fromRstCode = (rstCode: number | undefined): ConnectError.ConnectError => 
     case c.NGHTTP2_CANCEL:
       return ConnectError.make("canceled", "http/2 stream canceled by the server (RST_STREAM CANCEL)")
     case c.NGHTTP2_REFUSED_STREAM:
-      return ConnectError.make("unavailable", "http/2 stream refused by the server (RST_STREAM REFUSED_STREAM)")
+      // RFC 9113 §8.7: a refused stream was not processed
+      return ConnectError.notSent(
+        ConnectError.make("unavailable", "http/2 stream refused by the server (RST_STREAM REFUSED_STREAM)")
+      )
     case c.NGHTTP2_ENHANCE_YOUR_CALM:
       return ConnectError.make("resource_exhausted", "http/2 stream reset by the server (ENHANCE_YOUR_CALM)")
     case c.NGHTTP2_INADEQUATE_SECURITY:
@@ -603,9 +610,9 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     if (error.code === "internal") {
       // e.g. ERR_HTTP2_INVALID_SESSION / GOAWAY races: the connection is unusable
       const unavailable = ConnectError.make("unavailable", error.message)
-      return failedCall(unavailable)
+      return failedCall(ConnectError.notSent(unavailable))
     }
-    return failedCall(error)
+    return failedCall(ConnectError.notSent(error))
   }
   pool.acquire(entry)
   stream.once("close", () => pool.release(entry))
@@ -792,7 +799,8 @@ const requestHttp2 = (
             // is sent once more on a fresh session
             return retries > 0
               ? Effect.catch(call.response, (error) => call.unprocessed() ? attempt(retries - 1) : Effect.fail(error))
-              : call.response
+              : Effect.catch(call.response, (error) =>
+                Effect.fail(call.unprocessed() ? ConnectError.notSent(error) : error))
           }
           return Effect.andThen(Effect.forkScoped(writeBody(body, call.stream, call.fail)), call.response)
         })
