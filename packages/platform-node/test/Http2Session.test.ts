@@ -18,12 +18,16 @@ import * as NodeServer from "../src/NodeServer.ts"
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
+/** Calls to `/long` and `/hang` the server has taken in (read the body / sent the first chunk). */
+let slowCallsStarted = 0
+
 /** `/unary` echoes; `/long?ms=N` answers after N ms; `/hang` sends headers and a chunk, then never ends. */
 const handler: NodeServer.Handler<never> = (req, w) =>
   Effect.gen(function*() {
     const url = new URL(req.url, "http://x")
     if (url.pathname === "/long") {
       const body = yield* Effect.orDie(req.readAll(1 << 20))
+      slowCallsStarted++
       yield* Effect.sleep(Number(url.searchParams.get("ms") ?? 500))
       w.head(200, new Headers(), body)
       return
@@ -31,6 +35,7 @@ const handler: NodeServer.Handler<never> = (req, w) =>
     if (url.pathname === "/hang") {
       w.head(200, new Headers())
       yield* w.write(enc.encode("first"))
+      slowCallsStarted++
       return yield* Effect.never
     }
     const body = yield* Effect.orDie(req.readAll(1 << 20))
@@ -41,7 +46,7 @@ const collect = (stream: Stream.Stream<Uint8Array, ConnectError.ConnectError>) =
   Effect.map(Stream.runCollect(stream), (chunks) => dec.decode(Buffer.concat(Array.from(chunks))))
 
 /** One exchange, bounded far below vitest's timeout so that a hang fails the test clearly. */
-const post = (url: string, body: ClientRequest["body"] = enc.encode("x"), bound = "4 seconds" as const) =>
+const post = (url: string, body: ClientRequest["body"] = enc.encode("x"), bound: "4 seconds" | "10 seconds" = "4 seconds") =>
   Effect.scoped(Effect.gen(function*() {
     const transport = yield* HttpTransport
     const res = yield* transport.request({ method: "POST", url, headers: new Headers(), body })
@@ -160,12 +165,14 @@ const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "T
 describe("HTTP/2 client session manager", () => {
   it.live("server restart mid-traffic: in-flight calls end, later calls reconnect", () =>
     Effect.gen(function*() {
-      const first = yield* startServer({ gracePeriodMs: 300 })
+      // the grace period is far above the short calls' 100 ms and far below the long calls' 6 s
+      const first = yield* startServer({ gracePeriodMs: 1000 })
+      slowCallsStarted = 0
       const url = first.info.url
       expect((yield* post(`${url}/unary`)).text).toBe("x")
       // long calls that outlive the grace period, short ones that finish within it
       const long = yield* Effect.forkChild(
-        Effect.all(Array.from({ length: 5 }, () => outcome(post(`${url}/long?ms=3000`))), { concurrency: "unbounded" })
+        Effect.all(Array.from({ length: 5 }, () => outcome(post(`${url}/long?ms=6000`, undefined, "10 seconds"))), { concurrency: "unbounded" })
       )
       // responses under way (headers and a first chunk sent) when the server goes
       const midBody = yield* Effect.forkChild(
@@ -183,7 +190,9 @@ describe("HTTP/2 client session manager", () => {
           yield* Effect.sleep("5 millis")
         }
       }))
-      yield* Effect.sleep("50 millis")
+      // every slow call has reached its handler (a fixed sleep is not enough on a loaded machine)
+      expect(yield* eventually(() => slowCallsStarted >= 13, 10_000)).toBe(true)
+      yield* Effect.sleep("20 millis") // some steady traffic before the restart
       yield* Scope.close(first.scope, Exit.void)
       const second = yield* startServer({ port: first.info.port })
       // the first call on the restarted server succeeds
