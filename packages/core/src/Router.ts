@@ -12,6 +12,7 @@ import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Stream from "effect/Stream"
 import * as Codec from "./Codec.ts"
+import * as Cors from "./Cors.ts"
 import type { Compression } from "./Compression.ts"
 import { Compressions } from "./Compression.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
@@ -149,6 +150,8 @@ export interface ServerOptions {
   readonly json?: Codec.JsonOptions | undefined
   /** Reject Connect requests without `connect-protocol-version` (GET: `connect=v1`). Default false. */
   readonly requireConnectProtocolHeader?: boolean | undefined
+  /** Answers CORS preflights and adds CORS headers for browser clients on other origins (see `Cors`). */
+  readonly cors?: Cors.Options | undefined
 }
 
 /** The HTTP handler a platform adapter serves. */
@@ -179,7 +182,8 @@ export const toHttpHandler = <R>(
       json: options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault,
       requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false
     }
-    return makeHandler(router, config)
+    const handler = makeHandler(router, config)
+    return options.cors === undefined ? handler : Cors.middleware(handler, options.cors)
   })
 
 /** Builds the HTTP handler from a resolved configuration. */

@@ -117,13 +117,12 @@ const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer 
 /** Arms the request (body) timeout of one exchange; `expire` runs when the body is still incomplete. */
 const requestTimer = (ms: number, readable: Readable, ex: Exchange, expire: () => void): void => {
   if (ms <= 0 || readable.readableEnded) return
-  const timer = setTimeout(() => {
+  // cleared when the exchange closes (no per-request listeners); a body that ended is checked here
+  ex.timer = setTimeout(() => {
+    ex.timer = undefined
     if (ex.headSent || ex.closed || readable.readableEnded) return
     expire()
   }, ms)
-  const clear = () => clearTimeout(timer)
-  readable.once("end", clear)
-  readable.once("close", clear)
 }
 
 const requestTimeout = (ms: number) =>
@@ -189,6 +188,8 @@ interface Exchange {
   fiberDone: boolean
   fiber: Fiber.Fiber<void> | undefined
   peerClose: Array<() => void> | undefined
+  /** The request (body) timeout, armed until the exchange closes. */
+  timer: ReturnType<typeof setTimeout> | undefined
   /** Ends a response the handler left open after succeeding. */
   readonly finish: () => void
   /** Responds 500 when nothing was sent yet, else resets the exchange. */
@@ -198,6 +199,10 @@ interface Exchange {
 const onExchangeClose = (state: State, ex: Exchange): void => {
   if (ex.closed) return
   ex.closed = true
+  if (ex.timer !== undefined) {
+    clearTimeout(ex.timer)
+    ex.timer = undefined
+  }
   if (!ex.ended) {
     const callbacks = ex.peerClose
     if (callbacks !== undefined) {
@@ -226,6 +231,7 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
     fiberDone: false,
     fiber: undefined,
     peerClose: undefined,
+    timer: undefined,
     finish: () => writer.end(),
     abort: () => {
       if (!ex.headSent) {
@@ -247,7 +253,8 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
       if (state.closing) out["connection"] = "close"
       if (body !== undefined) {
         ex.ended = true
-        out["content-length"] = body.byteLength
+        // a 204 (a CORS preflight answer) must not carry Content-Length (RFC 9110 §8.6)
+        if (status !== 204) out["content-length"] = body.byteLength
         res.writeHead(status, out)
         res.end(body)
         reader.discard()
@@ -344,6 +351,7 @@ const handleHttp2 = (
     fiberDone: false,
     fiber: undefined,
     peerClose: undefined,
+    timer: undefined,
     finish: () => writer.end(),
     abort: () => {
       ex.ended = true

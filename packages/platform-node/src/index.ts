@@ -15,3 +15,6 @@ export * as NodeCompression from "./NodeCompression.ts"
 
 /** Connect client transports for Node (protocol + HTTP transport + compressions). */
 export * as NodeTransport from "./NodeTransport.ts"
+
+/** Scaling a server over CPU cores with `node:cluster` (N workers sharing one port). */
+export * as NodeCluster from "./NodeCluster.ts"
