@@ -31,7 +31,10 @@ export const allowedHeaders: ReadonlyArray<string> = [
   "grpc-accept-encoding",
   "grpc-message-type",
   "x-grpc-web",
-  "x-user-agent"
+  "x-user-agent",
+  // W3C trace context, sent by clients with tracing on (connect-effect's Telemetry.layerClient)
+  "traceparent",
+  "tracestate"
 ]
 
 /**
@@ -59,7 +62,9 @@ export interface Options {
   readonly allowedOrigins: AllowedOrigins
   /**
    * Lets browsers send cookies / HTTP authentication (`credentials: "include"`): answers
-   * `Access-Control-Allow-Credentials: true` and always echoes the origin instead of `*`.
+   * `Access-Control-Allow-Credentials: true` and echoes the allowed origin. Requires a list or a
+   * predicate of origins: with `allowedOrigins: "*"` any website could make calls carrying your
+   * users' cookies, so {@link make} refuses that combination.
    */
   readonly allowCredentials?: boolean | undefined
   /** How long browsers may cache a preflight answer, in seconds (default 7200; browsers cap it). */
@@ -97,6 +102,11 @@ const unique = (values: Iterable<string>): Array<string> => Array.from(new Set(A
 /** Resolves options into a policy. */
 export const make = (options: Options): Policy => {
   const origins = options.allowedOrigins
+  if (origins === "*" && options.allowCredentials === true) {
+    throw new TypeError(
+      "Cors: allowCredentials cannot be combined with allowedOrigins \"*\" (any website could call with your users' credentials); list the origins or pass a predicate"
+    )
+  }
   const isAllowed: (origin: string) => boolean = origins === "*"
     ? () => true
     : typeof origins === "function"

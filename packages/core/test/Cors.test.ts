@@ -54,13 +54,18 @@ describe("Cors.preflight", () => {
     expect(Cors.preflight(byPredicate, preflightHeaders("https://example.org")).headers.get("access-control-allow-origin")).toBeNull()
   })
 
-  it("answers * for any origin, but echoes the origin with credentials", () => {
+  it("answers * for any origin; with credentials echoes an allowed origin and refuses \"*\"", () => {
     const any = Cors.make({ allowedOrigins: "*" })
     expect(Cors.preflight(any, preflightHeaders(EVIL)).headers.get("access-control-allow-origin")).toBe("*")
-    const withCredentials = Cors.make({ allowedOrigins: "*", allowCredentials: true })
-    const { headers } = Cors.preflight(withCredentials, preflightHeaders(EVIL))
-    expect(headers.get("access-control-allow-origin")).toBe(EVIL)
+    const withCredentials = Cors.make({ allowedOrigins: [APP], allowCredentials: true })
+    const { headers } = Cors.preflight(withCredentials, preflightHeaders(APP))
+    expect(headers.get("access-control-allow-origin")).toBe(APP)
     expect(headers.get("access-control-allow-credentials")).toBe("true")
+    const evil = Cors.preflight(withCredentials, preflightHeaders(EVIL)).headers
+    expect(evil.get("access-control-allow-origin")).toBeNull()
+    expect(evil.get("access-control-allow-credentials")).toBeNull()
+    // any website with the users' cookies: refused when the policy is made
+    expect(() => Cors.make({ allowedOrigins: "*", allowCredentials: true })).toThrow(/allowCredentials/)
   })
 
   it("reflects the requested headers with allowedHeaders: *", () => {

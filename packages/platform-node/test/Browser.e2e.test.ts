@@ -139,7 +139,9 @@ describe.each([
 
   it.each(kinds.filter((k) => k !== "connect-get"))("server streaming error over %s after two messages", async (kind) => {
     const outcome: Outcome = await call(allowedPage, introduce, kind, "fail:2")
-    expect(outcome.messages.length === 0 || outcome.messages.join() === "#1,#2").toBe(true)
+    // connect-web hands out each message as it arrives; our client's stream fails as a whole
+    // (the page collects it with Stream.runCollect), so it shows no messages, only the error
+    expect(outcome.messages).toEqual(_client === "connect-web" ? ["#1", "#2"] : [])
     expect(outcome.error?.code.toLowerCase().replace("_", "")).toBe("resourceexhausted")
     expect(outcome.error?.message).toBe("no more")
     expect(outcome.error?.metadata["x-error-meta"]).toBe("s")
