@@ -115,12 +115,23 @@ const runPrimary = (options: Options): Effect.Effect<Info, ClusterError, Scope.S
   const count = Math.max(1, options.workers ?? os.availableParallelism())
   const respawn = options.respawn ?? true
   const live = new Map<number, Worker>() // serving workers by worker id
+  const forked = new Set<Worker>() // every worker of this cluster not yet exited (starting or serving)
+  const crashes: Array<number> = [] // times of recent crashes, for the respawn backoff
+  let respawnTimer: ReturnType<typeof setTimeout> | undefined
   let stopping = false
   let port = 0
   let url = ""
 
-  const fork = (onListening: () => void, onFailure: (message: string) => void): Worker => {
+  const fork = (onListening: () => void, reportFailure: (message: string) => void): Worker => {
+    // a worker that cannot serve says so and then exits: one report per worker
+    let reported = false
+    const onFailure = (message: string) => {
+      if (reported) return
+      reported = true
+      reportFailure(message)
+    }
     const worker = cluster.fork()
+    forked.add(worker)
     let listening = false
     worker.on("message", (m: unknown) => {
       if (!isMessage(m)) return
@@ -138,6 +149,7 @@ const runPrimary = (options: Options): Effect.Effect<Info, ClusterError, Scope.S
     worker.on("error", () => {})
     worker.once("exit", (code, signal) => {
       live.delete(worker.id)
+      forked.delete(worker)
       if (stopping) return
       // a worker that was asked to stop (SIGTERM/SIGINT, e.g. Ctrl-C reaching the whole process
       // group) is not replaced; one that crashed or was killed is
@@ -145,10 +157,30 @@ const runPrimary = (options: Options): Effect.Effect<Info, ClusterError, Scope.S
       if (!listening) {
         onFailure(`worker ${worker.process.pid} exited before listening (${signal ?? code})`)
       } else if (respawn && !askedToStop) {
-        fork(() => {}, () => {})
+        scheduleRespawn(`worker ${worker.process.pid} exited (${signal ?? code})`)
       }
     })
     return worker
+  }
+
+  /**
+   * Replaces a crashed worker: at once for a first crash, then with a backoff doubling per crash
+   * within the last minute (up to 30 s), so that a worker crashing in a loop does not fork-bomb the
+   * machine. A replacement that cannot start is reported on stderr and retried the same way.
+   */
+  const scheduleRespawn = (why: string) => {
+    const now = Date.now()
+    crashes.push(now)
+    while (crashes.length > 0 && crashes[0]! < now - 60_000) crashes.shift()
+    const delay = crashes.length <= 1 ? 0 : Math.min(30_000, 100 * 2 ** (crashes.length - 1))
+    process.stderr.write(`[NodeCluster] ${why}; starting a replacement${delay > 0 ? ` in ${delay} ms` : ""}\n`)
+    const replace = () => {
+      respawnTimer = undefined
+      if (stopping) return
+      fork(() => {}, (message) => scheduleRespawn(message))
+    }
+    if (delay === 0) replace()
+    else respawnTimer = setTimeout(replace, delay)
   }
 
   const start = Effect.callback<Info, ClusterError>((resume) => {
@@ -176,7 +208,9 @@ const runPrimary = (options: Options): Effect.Effect<Info, ClusterError, Scope.S
 
   const stop = Effect.callback<void>((resume) => {
     stopping = true
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead())
+    if (respawnTimer !== undefined) clearTimeout(respawnTimer)
+    // this cluster's workers only (another cluster of the same primary keeps its own)
+    const workers = Array.from(forked).filter((w) => !w.isDead())
     if (workers.length === 0) return resume(Effect.void)
     let remaining = workers.length
     const timer = setTimeout(() => {
