@@ -14,6 +14,7 @@ import * as ConnectError from "./ConnectError.ts"
 import type { ClientRequest, ClientResponse } from "./Http.ts"
 import { HttpTransport } from "./Http.ts"
 import type { ClientOptions, Transport } from "./Transport.ts"
+import { concat } from "./internal/client.ts"
 
 /** Options of the fetch transport. */
 export interface Options {
@@ -44,13 +45,7 @@ const collectBody = (body: Stream.Stream<Uint8Array, ConnectError.ConnectError>)
   Effect.map(Stream.runCollect(body), (chunks) => {
     let size = 0
     for (const c of chunks) size += c.byteLength
-    const out = new Uint8Array(size)
-    let offset = 0
-    for (const c of chunks) {
-      out.set(c, offset)
-      offset += c.byteLength
-    }
-    return out
+    return concat(chunks, size)
   })
 
 const errorOf = (e: unknown): ConnectError.ConnectError => {
