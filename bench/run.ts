@@ -18,7 +18,7 @@ import { send } from "./lib/http.ts"
 import { measureMemory, type MemoryResult } from "./lib/memory.ts"
 import { BENCH, NODE, ROOT, cpuMicros, pinned, pinning, rssBytes, run, sleep, startProc } from "./lib/proc.ts"
 import { writeReport, type ClientRow, type Results, type Row, type Sample, type ServerStatus } from "./lib/report.ts"
-import { IMPLS, SPECS, startServer, stopServer, type Impl, type Running } from "./lib/servers.ts"
+import { IMPLS, portFree, SPECS, startServer, stopServer, type Impl, type Running } from "./lib/servers.ts"
 import { setup } from "./lib/setup.ts"
 import { summarize } from "./lib/stats.ts"
 import { buildRequest, comparisons, KIND_TITLE, MSGS_PER_CALL, validate, type Comparison } from "./lib/workloads.ts"
@@ -72,6 +72,8 @@ const main = async (): Promise<number> => {
   let port = 19100
   for (const impl of IMPLS) {
     const spec = SPECS[impl]
+    // a port something else listens on (another bench run) would be measured as ours: skip it
+    while (!(await portFree(port))) port++
     const p = port++
     if (spec.requires !== undefined && failedSteps.has(spec.requires)) {
       serverStatus.push({ impl, ok: false, note: `not started: setup of ${spec.requires} failed (${failedSteps.get(spec.requires)})` })

@@ -68,6 +68,14 @@ const portOpen = (port: number): Promise<boolean> =>
     s.once("error", () => resolve(false))
   })
 
+/** True when nothing listens on `port` and it can be bound on 127.0.0.1. */
+export const portFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const server = net.createServer()
+    server.once("error", () => resolve(false))
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+  })
+
 /** Starts a server pinned to core 0 and waits until its port accepts connections. */
 export const startServer = async (spec: ServerSpec, port: number): Promise<Running | string> => {
   const proc = startProc(pinned(0, spec.argv(port)), { ...process.env, BENCH_ADMIN: "1", ...spec.env })

@@ -21,6 +21,11 @@ export interface ServerRequest {
   /** Path plus query, e.g. `/pkg.Service/Method?connect=v1`. */
   readonly url: string
   readonly headers: Headers
+  /**
+   * Optional: one request header (lower-case name) as `headers.get(name)` returns it, without
+   * building `headers`. Adapters that hold the headers in another shape provide it.
+   */
+  readonly header?: ((name: string) => string | null) | undefined
   readonly httpVersion: "1.1" | "2"
   readonly body: Stream.Stream<Uint8Array, ConnectError>
   /**
@@ -65,6 +70,11 @@ export interface ClientResponse {
   readonly body: Stream.Stream<Uint8Array, ConnectError>
   /** HTTP trailers, available once `body` has ended (empty Headers when the transport has none). */
   readonly trailers: Effect.Effect<Headers>
+  /**
+   * Optional: reads the whole body into one buffer (instead of `body`), failing with
+   * `resource_exhausted` past `maxBytes`. Transports implement it without a Stream (unary calls).
+   */
+  readonly readAll?: ((maxBytes: number) => Effect.Effect<Uint8Array, ConnectError>) | undefined
 }
 
 /**

@@ -23,7 +23,7 @@ import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import { appendAll, parseList } from "./internal/headers.ts"
+import { acceptEncodingOf, appendAll, parseList } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
 import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 import { addUserHeaders } from "./internal/server.ts"
@@ -214,7 +214,7 @@ const findCompression = (
   return c
 }
 
-const acceptEncodingValue = (supported: ReadonlyArray<Compression>) => supported.map((c) => c.name).join(",")
+const acceptEncodingValue = acceptEncodingOf
 
 
 // -----------------------------------------------------------------------------
@@ -224,14 +224,14 @@ const acceptEncodingValue = (supported: ReadonlyArray<Compression>) => supported
 /** Whether the router should treat a request as Connect, and if so how. */
 export const classify = (request: ServerRequest): ContentType | "get" | undefined => {
   if (request.method === "GET") return "get"
-  return parseContentType(request.headers.get("content-type"))
+  return parseContentType(Server.requestHeader(request, "content-type"))
 }
 
 
 
 
-const checkProtocolVersion = (headers: Headers, config: Server.ServerConfig) => {
-  const v = headers.get("connect-protocol-version")
+const checkProtocolVersion = (request: ServerRequest, config: Server.ServerConfig) => {
+  const v = Server.requestHeader(request, "connect-protocol-version")
   if (v === null) {
     if (config.requireConnectProtocolHeader) {
       throw ConnectError.make("invalid_argument", "missing required header: set connect-protocol-version to \"1\"")
@@ -260,9 +260,9 @@ const writeUnaryError = (
   const h = new Headers()
   h.set("content-type", "application/json")
   if (config.compressions.length > 0) h.set("accept-encoding", acceptEncodingValue(config.compressions))
-  if (ctx !== undefined) addUserHeaders(h, ctx.responseHeaders)
+  addUserHeaders(h, Server.sentHeaders(ctx))
   if (error.metadata !== undefined) addUserHeaders(h, error.metadata)
-  if (ctx !== undefined) ctx.responseTrailers.forEach((v, k) => h.append(`trailer-${k}`, v))
+  Server.sentTrailers(ctx)?.forEach((v, k) => h.append(`trailer-${k}`, v))
   writer.head(Code.toHttpStatus(error.code), h, textEncoder.encode(JSON.stringify(errorToJson(error))))
 }
 
@@ -283,7 +283,7 @@ const serveUnary = (
     let bodyEffect: Effect.Effect<Uint8Array, ConnectError.ConnectError>
     let responseCompression: Compression | undefined
     try {
-      timeoutMs = parseTimeout(request.headers.get("connect-timeout-ms"))
+      timeoutMs = parseTimeout(Server.requestHeader(request, "connect-timeout-ms"))
       if (codecName === undefined) {
         // GET
         const url = new URL(request.url, "http://localhost")
@@ -322,12 +322,12 @@ const serveUnary = (
         bodyEffect = Effect.succeed(bytes)
         codecName = encoding
       } else {
-        checkProtocolVersion(request.headers, config)
+        checkProtocolVersion(request, config)
         codec = codecName === "proto" ? config.proto : config.json
-        requestCompression = findCompression(request.headers.get("content-encoding"), config.compressions)
+        requestCompression = findCompression(Server.requestHeader(request, "content-encoding"), config.compressions)
         bodyEffect = request.readAll(config.readMaxBytes)
       }
-      responseCompression = Server.negotiate(parseList(request.headers.get("accept-encoding")), config.compressions)
+      responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "accept-encoding")), config.compressions)
     } catch (e) {
       return Effect.fail(ConnectError.from(e, "internal"))
     }
@@ -365,8 +365,8 @@ const serveUnary = (
       const send = (bytes: Uint8Array) =>
         Effect.sync(() => {
           const h = unaryHeaders(name, compression, config)
-          addUserHeaders(h, context.responseHeaders)
-          context.responseTrailers.forEach((v, k) => h.append(`trailer-${k}`, v))
+          addUserHeaders(h, Server.sentHeaders(context))
+          Server.sentTrailers(context)?.forEach((v, k) => h.append(`trailer-${k}`, v))
           writer.head(200, h, bytes)
         })
       return compression === undefined ? send(body) : Effect.flatMap(compression.compress(body), send)
@@ -402,11 +402,11 @@ const serveStream = (
     Effect.suspend(() => {
       if (!headersSent) {
         const h = headers()
-        if (ctx !== undefined) addUserHeaders(h, ctx.responseHeaders)
+        addUserHeaders(h, Server.sentHeaders(ctx))
         writer.head(200, h)
       }
       const trailers = new Headers()
-      if (ctx !== undefined) appendAll(trailers, ctx.responseTrailers)
+      appendAll(trailers, Server.sentTrailers(ctx))
       if (error?.metadata !== undefined) addUserHeaders(trailers, error.metadata)
       return Effect.map(
         writer.write(Envelope.encode(Envelope.FLAG_END_STREAM, endStreamToJson(error, trailers))),
@@ -414,10 +414,10 @@ const serveStream = (
       )
     })
   try {
-    checkProtocolVersion(request.headers, config)
-    timeoutMs = parseTimeout(request.headers.get("connect-timeout-ms"))
-    responseCompression = Server.negotiate(parseList(request.headers.get("connect-accept-encoding")), config.compressions)
-    requestCompression = findCompression(request.headers.get("connect-content-encoding"), config.compressions)
+    checkProtocolVersion(request, config)
+    timeoutMs = parseTimeout(Server.requestHeader(request, "connect-timeout-ms"))
+    responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "connect-accept-encoding")), config.compressions)
+    requestCompression = findCompression(Server.requestHeader(request, "connect-content-encoding"), config.compressions)
   } catch (e) {
     return finish(ConnectError.from(e, "internal"), undefined, false)
   }
@@ -552,7 +552,8 @@ export const unaryCall = (
             })()
             if ("error" in compression) return Effect.fail(compression.error!)
             const readLimit = compression.ok === undefined ? config.readMaxBytes : Infinity
-            return Effect.flatMap(readAll(response.body, readLimit), (raw) => {
+            const body = response.readAll !== undefined ? response.readAll(readLimit) : readAll(response.body, readLimit)
+            return Effect.flatMap(body, (raw) => {
               const decompressed = compression.ok === undefined
                 ? Effect.succeed(raw)
                 : compression.ok.decompress(raw, response.status === 200 ? config.readMaxBytes : Infinity)

@@ -20,15 +20,16 @@ import type { Codec } from "./Codec.ts"
 import type { Compression } from "./Compression.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
-import type { HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
+import type { HandlerContext } from "./HandlerContext.ts"
+import type { ClientResponse, HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
 import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
-import { isProtocolHeader, parseList } from "./internal/headers.ts"
-import { decodeMessage, single, tryEffect } from "./internal/messages.ts"
+import { acceptEncodingOf, isProtocolHeader, parseList } from "./internal/headers.ts"
+import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
 import * as Server from "./internal/server.ts"
-import { deadlineStream, effectiveTimeout, mergeMeta, methodUrl, requestFrames, runInterceptors } from "./internal/client.ts"
+import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 
 /** A parsed gRPC or gRPC-Web content type. */
 export interface ContentType {
@@ -133,7 +134,7 @@ export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(by
 export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
 
 /** The status trailers of a call (`grpc-status` 0 when `error` is undefined). */
-export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers): Headers => {
+export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers | undefined): Headers => {
   const out = new Headers()
   Server.addUserHeaders(out, trailers)
   if (error === undefined) {
@@ -182,15 +183,15 @@ export const trailersFromWebFrame = (data: Uint8Array): Headers => {
 // server
 // -----------------------------------------------------------------------------
 
-const hasUserHeaders = (headers: Headers): boolean => {
+const hasUserHeaders = (headers: Headers | undefined): boolean => {
   let found = false
-  headers.forEach((_, key) => {
+  headers?.forEach((_, key) => {
     if (!isProtocolHeader(key)) found = true
   })
   return found
 }
 
-const acceptValue = (supported: ReadonlyArray<Compression>) => supported.map((c) => c.name).join(",")
+const acceptValue = acceptEncodingOf
 
 /** Serves one gRPC or gRPC-Web request on a route. */
 export const serve = (
@@ -202,20 +203,20 @@ export const serve = (
 ): Effect.Effect<void, never, any> => {
   const web = contentType.web
   const protocol = web ? "grpc_web" : "grpc"
-  const trailersOnly = (error: ConnectError.ConnectError, ctx: { responseHeaders: Headers; responseTrailers: Headers } | undefined) => {
+  const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
     const h = new Headers()
     h.set("content-type", contentType.value)
     if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
-    if (ctx !== undefined) Server.addUserHeaders(h, ctx.responseHeaders)
-    statusTrailers(error, ctx?.responseTrailers ?? new Headers()).forEach((v, k) => h.append(k, v))
+    Server.addUserHeaders(h, Server.sentHeaders(ctx))
+    statusTrailers(error, Server.sentTrailers(ctx)).forEach((v, k) => h.append(k, v))
     writer.head(200, h, new Uint8Array(0))
   }
   let timeoutMs: number | undefined
   let requestCompression: Compression | undefined
   let responseCompression: Compression | undefined
   try {
-    timeoutMs = parseTimeout(request.headers.get("grpc-timeout"))
-    const encoding = request.headers.get("grpc-encoding")
+    timeoutMs = parseTimeout(Server.requestHeader(request, "grpc-timeout"))
+    const encoding = Server.requestHeader(request, "grpc-encoding")
     if (encoding !== null && encoding !== "identity") {
       requestCompression = config.compressions.find((c) => c.name === encoding)
       if (requestCompression === undefined) {
@@ -227,7 +228,7 @@ export const serve = (
         )
       }
     }
-    responseCompression = Server.negotiate(parseList(request.headers.get("grpc-accept-encoding")), config.compressions)
+    responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "grpc-accept-encoding")), config.compressions)
   } catch (e) {
     return Effect.sync(() => trailersOnly(ConnectError.from(e, "internal"), undefined))
   }
@@ -249,7 +250,7 @@ export const serve = (
       Effect.suspend(() => {
         // trailers-only when there is nothing else to say; with response headers set, send them
         // as headers (gRPC clients read a trailers-only block as trailers)
-        if (!headersSent && error !== undefined && !hasUserHeaders(ctx.responseHeaders)) {
+        if (!headersSent && error !== undefined && !hasUserHeaders(Server.sentHeaders(ctx))) {
           trailersOnly(error, ctx)
           return Effect.void
         }
@@ -257,10 +258,10 @@ export const serve = (
           const h = new Headers()
           h.set("content-type", contentType.value)
           if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
-          Server.addUserHeaders(h, ctx.responseHeaders)
+          Server.addUserHeaders(h, Server.sentHeaders(ctx))
           writer.head(200, h)
         }
-        const trailers = statusTrailers(error, ctx.responseTrailers)
+        const trailers = statusTrailers(error, Server.sentTrailers(ctx))
         if (!web) {
           writer.end(trailers)
           return Effect.void
@@ -351,27 +352,63 @@ export const streamCall = <E>(
   requests: Stream.Stream<unknown, E>,
   options: CallOptions | undefined
 ): Stream.Stream<unknown, ConnectError.ConnectError | E> =>
-  Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
-    const url = methodUrl(config.baseUrl, method)
-    const headers = new Headers(options?.headers)
-    const info: ClientRequestInfo = { method, url, headers }
-    const compression = config.sendCompression
-    let requestError: { readonly error: E } | undefined
-    const frames = requestFrames(requests, config, method, (e) => {
-      requestError = { error: e }
-    })
-    const base = web ? "application/grpc-web" : "application/grpc"
-    const contentType = `${base}+${config.codec.name}`
-    let responseStream: Stream.Stream<unknown, ConnectError.ConnectError> | undefined
-    const exchange = Effect.suspend(() => {
-      const h = new Headers()
-      headers.forEach((v, k) => h.append(k, v))
-      h.set("content-type", contentType)
-      if (!web) h.set("te", "trailers")
-      if (timeoutMs !== undefined) h.set("grpc-timeout", formatTimeout(timeoutMs))
-      if (compression !== undefined) h.set("grpc-encoding", compression.name)
-      if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
-      return Effect.flatMap(http.request({ method: "POST", url, headers: h, body: frames }), (response) => {
+  Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) =>
+    makeCall(http, config, web, method, requests, options, timeoutMs, undefined).stream())) as Stream.Stream<
+      unknown,
+      ConnectError.ConnectError | E
+    >
+
+/** Performs a unary call over gRPC or gRPC-Web: one buffer out, the whole response read without a Stream. */
+export const unaryCall = (
+  http: HttpTransport["Service"],
+  config: ClientConfig,
+  web: boolean,
+  method: DescMethod,
+  request: unknown,
+  options: CallOptions | undefined
+): Effect.Effect<unknown, ConnectError.ConnectError> =>
+  Effect.flatMap(effectiveTimeout(config, options), (timeoutMs) =>
+    makeCall(http, config, web, method, Stream.empty, options, timeoutMs, { message: request }).unary())
+
+/**
+ * One call's request side and exchange, shared by streaming and unary calls: `stream` reads the
+ * response as a Stream, `unary` (with `unaryRequest`) reads it whole.
+ */
+const makeCall = <E>(
+  http: HttpTransport["Service"],
+  config: ClientConfig,
+  web: boolean,
+  method: DescMethod,
+  requests: Stream.Stream<unknown, E>,
+  options: CallOptions | undefined,
+  timeoutMs: number | undefined,
+  unaryRequest: { readonly message: unknown } | undefined
+): {
+  readonly stream: () => Stream.Stream<unknown, ConnectError.ConnectError | E>
+  readonly unary: () => Effect.Effect<unknown, ConnectError.ConnectError>
+} => {
+  const url = methodUrl(config.baseUrl, method)
+  const headers = new Headers(options?.headers)
+  const info: ClientRequestInfo = { method, url, headers }
+  const compression = config.sendCompression
+  let requestError: { readonly error: E } | undefined
+  const frames = unaryRequest !== undefined ? Stream.empty : requestFrames(requests, config, method, (e) => {
+    requestError = { error: e }
+  })
+  const base = web ? "application/grpc-web" : "application/grpc"
+  const contentType = `${base}+${config.codec.name}`
+  let responseStream: Stream.Stream<unknown, ConnectError.ConnectError> | undefined
+  let unaryResponse: Effect.Effect<unknown, ConnectError.ConnectError> | undefined
+  const exchange = Effect.suspend(() => {
+    const h = new Headers()
+    headers.forEach((v, k) => h.append(k, v))
+    h.set("content-type", contentType)
+    if (!web) h.set("te", "trailers")
+    if (timeoutMs !== undefined) h.set("grpc-timeout", formatTimeout(timeoutMs))
+    if (compression !== undefined) h.set("grpc-encoding", compression.name)
+    if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+    const send = (body: Uint8Array | Stream.Stream<Uint8Array, ConnectError.ConnectError>) =>
+      Effect.flatMap(http.request({ method: "POST", url, headers: h, body }), (response) => {
         const responseHeaders = userHeadersOf(response.headers)
         options?.onHeaders?.(responseHeaders)
         const fail = (error: ConnectError.ConnectError, trailers: Headers = new Headers()) => {
@@ -406,18 +443,39 @@ export const streamCall = <E>(
             return fail(ConnectError.make("internal", `protocol error: server used unsupported compression ${JSON.stringify(encoding)}`))
           }
         }
-        responseStream = readResponse(response.body, response.trailers, config, web, method, responseCompression, response.headers, options)
+        if (unaryRequest !== undefined) {
+          unaryResponse = readUnaryResponse(response, config, web, method, responseCompression, options)
+        } else {
+          responseStream = readResponse(response.body, response.trailers, config, web, method, responseCompression, response.headers, options)
+        }
         return Effect.succeed<ClientResponseInfo>({ headers: responseHeaders, trailers: new Headers() })
       })
-    })
-    const eff = runInterceptors(config.interceptors, info, exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>)
-    const result = Stream.catchCause(
-      Stream.unwrap(Effect.map(eff, () => responseStream!)),
-      (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
-        requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
-    )
-    return deadlineStream(result, timeoutMs)
-  })) as Stream.Stream<unknown, ConnectError.ConnectError | E>
+    if (unaryRequest === undefined) return send(frames)
+    // a unary request is one envelope: encoded up front and sent as one buffer (no body stream)
+    let bytes: Uint8Array
+    try {
+      bytes = encodeMessage(config.codec, method.input, unaryRequest.message, config.writeMaxBytes)
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+    if (compression !== undefined && bytes.byteLength >= config.compressMinBytes) {
+      return Effect.flatMap(compression.compress(bytes), (data) => send(Envelope.encode(Envelope.FLAG_COMPRESSED, data)))
+    }
+    return send(Envelope.encode(0, bytes))
+  })
+  const eff = runInterceptors(config.interceptors, info, exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>)
+  return {
+    stream: () => {
+      const result = Stream.catchCause(
+        Stream.unwrap(Effect.map(eff, () => responseStream!)),
+        (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
+          requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
+      )
+      return deadlineStream(result, timeoutMs)
+    },
+    unary: () => deadlineEffect(Effect.scoped(Effect.flatMap(eff, () => unaryResponse!)), timeoutMs)
+  }
+}
 
 const readResponse = (
   body: Stream.Stream<Uint8Array, ConnectError.ConnectError>,
@@ -465,30 +523,10 @@ const readResponse = (
               if (sawTrailerFrame) {
                 return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
               }
-              if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
-                sawTrailerFrame = true
-                const parse = (bytes: Uint8Array) =>
-                  tryEffect(() => {
-                    webTrailers = trailersFromWebFrame(bytes)
-                    return undefined
-                  })
-                out.push(
-                  (env.flags & Envelope.FLAG_COMPRESSED) !== 0 && compression !== undefined
-                    ? Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), parse)
-                    : parse(env.data)
-                )
-                continue
-              }
-              if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
-                if (compression === undefined) {
-                  return Effect.fail(ConnectError.make("internal", "protocol error: received a compressed message without grpc-encoding"))
-                }
-                out.push(Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), (bytes) =>
-                  tryEffect(() => decodeMessage(config.codec, method.output, bytes, "internal"))))
-                continue
-              }
-              const data = env.data
-              out.push(tryEffect(() => decodeMessage(config.codec, method.output, data, "internal")))
+              if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) sawTrailerFrame = true
+              const item = responseEnvelope(env, web, compression, config, method, (t) => (webTrailers = t))
+              if (ConnectError.isConnectError(item)) return Effect.fail(item)
+              out.push(item)
             }
             return Effect.flatMap(Effect.all(out), (results) => {
               const messages = results.filter((r) => r !== undefined)
@@ -500,8 +538,122 @@ const readResponse = (
       })
   )
 
+/**
+ * What one response envelope becomes: an effect giving the decoded message, or `undefined` for a
+ * gRPC-Web trailer frame (handed to `onWebTrailers`); a protocol error when it cannot be read.
+ */
+const responseEnvelope = (
+  env: Envelope.Envelope,
+  web: boolean,
+  compression: Compression | undefined,
+  config: ClientConfig,
+  method: DescMethod,
+  onWebTrailers: (trailers: Headers) => void
+): Effect.Effect<unknown, ConnectError.ConnectError> | ConnectError.ConnectError => {
+  const compressed = (env.flags & Envelope.FLAG_COMPRESSED) !== 0
+  if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
+    const parse = (data: Uint8Array) =>
+      tryEffect(() => {
+        onWebTrailers(trailersFromWebFrame(data))
+        return undefined
+      })
+    return compressed && compression !== undefined
+      ? Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), parse)
+      : parse(env.data)
+  }
+  if (compressed) {
+    if (compression === undefined) {
+      return ConnectError.make("internal", "protocol error: received a compressed message without grpc-encoding")
+    }
+    return Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), (data) =>
+      tryEffect(() => decodeMessage(config.codec, method.output, data, "internal")))
+  }
+  const data = env.data
+  return tryEffect(() => decodeMessage(config.codec, method.output, data, "internal"))
+}
+
+/**
+ * The response of a unary call, read whole: the body in one buffer, split into envelopes, then the
+ * trailers. Errors and callbacks come in the order {@link readResponse} followed by `single` gives
+ * them for a body that arrives at once: envelope checks, message decoding, "more than one
+ * response", a truncated tail, the status, then "missing response".
+ */
+const readUnaryResponse = (
+  response: ClientResponse,
+  config: ClientConfig,
+  web: boolean,
+  method: DescMethod,
+  compression: Compression | undefined,
+  options: CallOptions | undefined
+): Effect.Effect<unknown, ConnectError.ConnectError> => {
+  const headers = response.headers
+  // one message, a gRPC-Web trailer frame, and some room
+  const limit = config.readMaxBytes + 5 + 64 * 1024
+  const body = response.readAll !== undefined ? response.readAll(limit) : readAll(response.body, limit)
+  return Effect.flatMap(body, (bytes) => {
+    const parser = new Envelope.Parser(config.readMaxBytes)
+    const envelopes: Array<Envelope.Envelope> = []
+    try {
+      parser.push(bytes, envelopes)
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+    let webTrailers: Headers | undefined
+    const sawData = envelopes.length > 0
+    const pending: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
+    let sawTrailerFrame = false
+    for (const env of envelopes) {
+      if (sawTrailerFrame) {
+        return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
+      }
+      if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) sawTrailerFrame = true
+      const item = responseEnvelope(env, web, compression, config, method, (t) => (webTrailers = t))
+      if (ConnectError.isConnectError(item)) return Effect.fail(item)
+      pending.push(item)
+    }
+    const finish = (trailers: Headers, only = false): ConnectError.ConnectError | undefined => {
+      options?.onTrailers?.(userHeadersOf(trailers))
+      return errorFromTrailers(trailers, only ? new Headers() : headers)
+    }
+    const trailersOnly = () => !sawData && headers.has("grpc-status")
+    const end = (messages: ReadonlyArray<unknown>): Effect.Effect<unknown, ConnectError.ConnectError> => {
+      if (messages.length > 1) {
+        return Effect.fail(ConnectError.make("unimplemented", "protocol error: received more than one response message"))
+      }
+      if (parser.pending > 0) {
+        return Effect.fail(ConnectError.make(
+          "internal",
+          `protocol error: incomplete envelope: stream ended with ${parser.pending} unread bytes`
+        ))
+      }
+      const done = (error: ConnectError.ConnectError | undefined): Effect.Effect<unknown, ConnectError.ConnectError> => {
+        if (error !== undefined) return Effect.fail(error)
+        if (messages.length === 0) {
+          return Effect.fail(ConnectError.make("unimplemented", "protocol error: missing response message"))
+        }
+        return Effect.succeed(messages[0])
+      }
+      if (web) {
+        if (webTrailers === undefined && trailersOnly()) return done(finish(headers, true))
+        if (webTrailers === undefined) {
+          options?.onTrailers?.(new Headers())
+          return Effect.fail(ConnectError.make("internal", "protocol error: missing gRPC-Web trailers", { metadata: headers }))
+        }
+        return done(finish(webTrailers))
+      }
+      return Effect.flatMap(response.trailers, (trailers) =>
+        done(!trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers)))
+    }
+    if (pending.length === 1 && envelopes.length === 1 && !sawTrailerFrame) {
+      // the common case: one plain message
+      return Effect.flatMap(pending[0]!, (message) => end([message]))
+    }
+    return Effect.flatMap(Effect.all(pending), (results) => end(results.filter((r) => r !== undefined)))
+  })
+}
+
 /** Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpTransport`. */
 export const makeTransport = (http: HttpTransport["Service"], config: ClientConfig, web: boolean): TransportShape => ({
-  unary: (method, request, options) => single(streamCall(http, config, web, method, Stream.succeed(request), options), "response"),
+  unary: (method, request, options) => unaryCall(http, config, web, method, request, options),
   stream: (method, requests, options) => streamCall(http, config, web, method, requests, options)
 })

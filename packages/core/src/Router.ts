@@ -21,6 +21,7 @@ import * as ProtocolConnect from "./ProtocolConnect.ts"
 import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import type { Handlers } from "./Rpc.ts"
 import type { AnyHandler, Route, ServerConfig } from "./internal/server.ts"
+import { requestHeader } from "./internal/server.ts"
 
 /** A set of routes whose handlers require `R`. */
 export interface Router<out R = never> extends Pipeable {
@@ -196,7 +197,8 @@ export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHan
     return Effect.sync(() => plain(writer, 404))
   }
   if (request.method === "POST") {
-    const grpc = ProtocolGrpc.parseContentType(request.headers.get("content-type"))
+    const contentType = requestHeader(request, "content-type")
+    const grpc = ProtocolGrpc.parseContentType(contentType)
     if (grpc !== undefined) return ProtocolGrpc.serve(route, request, writer, config, grpc) as Effect.Effect<void, never, R>
   }
   const kind = ProtocolConnect.classify(request)

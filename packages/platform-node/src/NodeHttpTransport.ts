@@ -331,11 +331,13 @@ const startHttp1 = (agents: Agents, target: Target, request: ClientRequest): Htt
     )
     const r = resume
     resume = undefined
+    const bodyReader = reader
     const response: ClientResponse = {
       status: incoming.statusCode ?? 0,
       headers: NodeHeaders.fromRaw(incoming.rawHeaders),
       body: reader.stream,
-      trailers
+      trailers,
+      readAll: (maxBytes) => bodyReader.readAll(maxBytes)
     }
     if (r !== undefined) r(Effect.succeed(response))
     else responseReady = response
@@ -721,7 +723,8 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
       status: h[":status"] ?? 0,
       headers: NodeHeaders.fromObject(h),
       body: reader.stream,
-      trailers: trailersEffect
+      trailers: trailersEffect,
+      readAll: (maxBytes) => reader.readAll(maxBytes)
     }
     const r = resume
     if (r !== undefined) {

@@ -18,6 +18,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import { Compressions } from "@connect-effect/core/Compression"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import * as Router from "@connect-effect/core/Router"
@@ -196,6 +197,61 @@ interface Exchange {
   readonly abort: () => void
 }
 
+/**
+ * A request as the router sees it (a class, not an object literal with getters: those are slow
+ * to create). The web `Headers` are built on first use; the protocols read single headers
+ * through `header` without them.
+ */
+class NodeRequest implements ServerRequest {
+  readonly method: string
+  readonly url: string
+  readonly httpVersion: "1.1" | "2"
+  /** HTTP/1.1: Node's `rawHeaders`. */
+  readonly rawHeaders: ReadonlyArray<string> | undefined
+  /** HTTP/2: Node's header object. */
+  readonly objectHeaders: http2.IncomingHttpHeaders | undefined
+  readonly reader: BodyReader
+  readonly ex: Exchange
+  webHeaders: Headers | undefined = undefined
+  constructor(
+    method: string,
+    url: string,
+    httpVersion: "1.1" | "2",
+    rawHeaders: ReadonlyArray<string> | undefined,
+    objectHeaders: http2.IncomingHttpHeaders | undefined,
+    reader: BodyReader,
+    ex: Exchange
+  ) {
+    this.method = method
+    this.url = url
+    this.httpVersion = httpVersion
+    this.rawHeaders = rawHeaders
+    this.objectHeaders = objectHeaders
+    this.reader = reader
+    this.ex = ex
+  }
+  get headers(): Headers {
+    return (this.webHeaders ??= this.rawHeaders !== undefined
+      ? NodeHeaders.fromRaw(this.rawHeaders)
+      : NodeHeaders.fromObject(this.objectHeaders ?? {}))
+  }
+  header(name: string): string | null {
+    if (this.webHeaders !== undefined) return this.webHeaders.get(name)
+    return this.rawHeaders !== undefined
+      ? NodeHeaders.getRaw(this.rawHeaders, name)
+      : NodeHeaders.getObject(this.objectHeaders ?? {}, name)
+  }
+  get body(): Stream.Stream<Uint8Array, ConnectError.ConnectError> {
+    return this.reader.stream
+  }
+  readAll(maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> {
+    return this.reader.readAll(maxBytes)
+  }
+  onPeerClose(f: () => void): void {
+    ;(this.ex.peerClose ??= []).push(f)
+  }
+}
+
 const onExchangeClose = (state: State, ex: Exchange): void => {
   if (ex.closed) return
   ex.closed = true
@@ -285,19 +341,7 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
       reader.discard()
     }
   }
-  const request: ServerRequest = {
-    method: req.method ?? "GET",
-    url: req.url ?? "/",
-    headers: NodeHeaders.fromRaw(req.rawHeaders),
-    httpVersion: "1.1",
-    get body() {
-      return reader.stream
-    },
-    readAll: (maxBytes) => reader.readAll(maxBytes),
-    onPeerClose: (f) => {
-      ;(ex.peerClose ??= []).push(f)
-    }
-  }
+  const request = new NodeRequest(req.method ?? "GET", req.url ?? "/", "1.1", req.rawHeaders, undefined, reader, ex)
   res.on("close", () => onExchangeClose(state, ex))
   requestTimer(state.requestTimeoutMs, req, ex, () => {
     if (!res.headersSent) res.setHeader("connection", "close")
@@ -411,19 +455,7 @@ const handleHttp2 = (
       reader.discard()
     }
   }
-  const request: ServerRequest = {
-    method: headers[":method"] ?? "GET",
-    url: headers[":path"] ?? "/",
-    headers: NodeHeaders.fromObject(headers),
-    httpVersion: "2",
-    get body() {
-      return reader.stream
-    },
-    readAll: (maxBytes) => reader.readAll(maxBytes),
-    onPeerClose: (f) => {
-      ;(ex.peerClose ??= []).push(f)
-    }
-  }
+  const request = new NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex)
   stream.on("close", () => onExchangeClose(state, ex))
   requestTimer(state.requestTimeoutMs, stream, ex, () => {
     reader.fail(requestTimeout(state.requestTimeoutMs))

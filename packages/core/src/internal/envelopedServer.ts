@@ -6,7 +6,7 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "../Http.ts"
-import { decodeMessage, encodeMessage, single, tryEffect } from "./messages.ts"
+import { decodeMessage, encodeMessage, tryEffect } from "./messages.ts"
 import * as Server from "./server.ts"
 
 /** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
@@ -51,7 +51,7 @@ export const serveEnveloped = (
     if (headersSent) return
     headersSent = true
     const h = call.headers()
-    Server.addUserHeaders(h, ctx.responseHeaders)
+    Server.addUserHeaders(h, Server.sentHeaders(ctx))
     writer.head(200, h)
   }
   const frame = (message: unknown): Effect.Effect<Envelope.Envelope, ConnectError.ConnectError> => {
@@ -84,24 +84,32 @@ export const serveEnveloped = (
       return writer.write(Envelope.encodeAll(frames))
     })
   }
-  const messages: Stream.Stream<unknown, ConnectError.ConnectError> = request.body.pipe(
-    Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
-    Stream.mapEffect((env) => {
-      if ((env.flags & call.endFlag) !== 0) {
-        return Effect.fail(ConnectError.make("invalid_argument", "protocol error: client sent an end-of-stream frame"))
+  const decodeEnvelope = (env: Envelope.Envelope): Effect.Effect<unknown, ConnectError.ConnectError> => {
+    if ((env.flags & call.endFlag) !== 0) {
+      return Effect.fail(ConnectError.make("invalid_argument", "protocol error: client sent an end-of-stream frame"))
+    }
+    if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
+      if (requestCompression === undefined) {
+        return Effect.fail(
+          ConnectError.make("internal", "protocol error: received a compressed message without a message encoding")
+        )
       }
-      const decode = (bytes: Uint8Array) => tryEffect(() => decodeMessage(codec, method.input, bytes, "invalid_argument"))
-      if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
-        if (requestCompression === undefined) {
-          return Effect.fail(
-            ConnectError.make("internal", "protocol error: received a compressed message without a message encoding")
-          )
-        }
-        return Effect.flatMap(requestCompression.decompress(env.data, config.readMaxBytes), decode)
-      }
-      return decode(env.data)
-    })
-  )
+      return Effect.flatMap(
+        requestCompression.decompress(env.data, config.readMaxBytes),
+        (bytes) => tryEffect(() => decodeMessage(codec, method.input, bytes, "invalid_argument"))
+      )
+    }
+    try {
+      return Effect.succeed(decodeMessage(codec, method.input, env.data, "invalid_argument"))
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+  }
+  const messages = (): Stream.Stream<unknown, ConnectError.ConnectError> =>
+    request.body.pipe(
+      Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
+      Stream.mapEffect(decodeEnvelope)
+    )
   const handler = route.handler
   let work: Effect.Effect<void, ConnectError.ConnectError, any>
   if (handler === undefined) {
@@ -109,22 +117,22 @@ export const serveEnveloped = (
   } else {
     switch (method.methodKind) {
       case "unary":
-        work = Effect.flatMap(single(messages, "request"), (input) =>
+        work = Effect.flatMap(readSingle(request, config, decodeEnvelope), (input) =>
           Effect.flatMap(handler(input, ctx) as Effect.Effect<unknown, ConnectError.ConnectError>, (output) =>
             writeMessages([output])))
         break
       case "server_streaming":
-        work = Effect.flatMap(single(messages, "request"), (input) =>
+        work = Effect.flatMap(readSingle(request, config, decodeEnvelope), (input) =>
           Stream.runForEachArray(handler(input, ctx) as Stream.Stream<unknown, ConnectError.ConnectError>, writeMessages))
         break
       case "client_streaming":
         work = Effect.flatMap(
-          handler(messages, ctx) as Effect.Effect<unknown, ConnectError.ConnectError>,
+          handler(messages(), ctx) as Effect.Effect<unknown, ConnectError.ConnectError>,
           (output) => writeMessages([output])
         )
         break
       case "bidi_streaming":
-        work = Stream.runForEachArray(handler(messages, ctx) as Stream.Stream<unknown, ConnectError.ConnectError>, writeMessages)
+        work = Stream.runForEachArray(handler(messages(), ctx) as Stream.Stream<unknown, ConnectError.ConnectError>, writeMessages)
         break
     }
   }
@@ -135,3 +143,44 @@ export const serveEnveloped = (
     })
   )
 }
+
+/**
+ * Reads the single request message of a unary or server-streaming call: the whole body in one
+ * buffer (no Stream), split into envelopes synchronously. Errors come out in the order the
+ * streaming decoder would raise them: a bad envelope header, then the first message, then the
+ * second one, then a truncated tail; zero or several messages are `unimplemented`.
+ */
+const readSingle = (
+  request: ServerRequest,
+  config: Server.ServerConfig,
+  decodeEnvelope: (env: Envelope.Envelope) => Effect.Effect<unknown, ConnectError.ConnectError>
+): Effect.Effect<unknown, ConnectError.ConnectError> =>
+  Effect.flatMap(readBody(request, config.readMaxBytes), (body) => {
+    const parser = new Envelope.Parser(config.readMaxBytes)
+    const envelopes: Array<Envelope.Envelope> = []
+    try {
+      parser.push(body, envelopes)
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+    const first = envelopes[0]
+    if (first === undefined) return Effect.fail(parser.pending > 0 ? truncated(parser.pending) : missingRequest())
+    return Effect.flatMap(decodeEnvelope(first), (input) => {
+      const second = envelopes[1]
+      if (second !== undefined) return Effect.flatMap(decodeEnvelope(second), () => Effect.fail(moreThanOne()))
+      if (parser.pending > 0) return Effect.fail(truncated(parser.pending))
+      return Effect.succeed(input)
+    })
+  })
+
+/** The whole body of a single-message call: one envelope header plus at most `readMaxBytes`. */
+const readBody = (request: ServerRequest, readMaxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  Effect.mapError(request.readAll(readMaxBytes + 5), (e) =>
+    e.code === "resource_exhausted"
+      ? ConnectError.make("resource_exhausted", `message is larger than configured max ${readMaxBytes} bytes`)
+      : e)
+
+const truncated = (pending: number) =>
+  ConnectError.make("invalid_argument", `protocol error: incomplete envelope: stream ended with ${pending} unread bytes`)
+const missingRequest = () => ConnectError.make("unimplemented", "protocol error: missing request message")
+const moreThanOne = () => ConnectError.make("unimplemented", "protocol error: received more than one request message")

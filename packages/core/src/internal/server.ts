@@ -34,26 +34,63 @@ export interface ServerConfig {
   readonly requireConnectProtocolHeader: boolean
 }
 
+const noDeadline = (): number | undefined => undefined
+
+/**
+ * The context of one call. Response headers and trailers are created when a handler or an
+ * interceptor first reads them (most calls never do): {@link sentHeaders} and
+ * {@link sentTrailers} give the protocols what was set without creating them.
+ */
+class CallContext implements HandlerContext {
+  readonly method: DescMethod
+  readonly protocol: string
+  readonly httpMethod: string
+  readonly url: string
+  readonly request: ServerRequest
+  readonly deadline: number | undefined
+  readonly timeRemaining: () => number | undefined
+  headers_: Headers | undefined = undefined
+  trailers_: Headers | undefined = undefined
+  constructor(method: DescMethod, protocol: string, request: ServerRequest, timeoutMs: number | undefined) {
+    this.method = method
+    this.protocol = protocol
+    this.httpMethod = request.method
+    this.url = request.url
+    this.request = request
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs
+    this.deadline = deadline
+    this.timeRemaining = deadline === undefined ? noDeadline : () => Math.max(0, deadline - Date.now())
+  }
+  get requestHeaders(): Headers {
+    return this.request.headers
+  }
+  get responseHeaders(): Headers {
+    return (this.headers_ ??= new Headers())
+  }
+  get responseTrailers(): Headers {
+    return (this.trailers_ ??= new Headers())
+  }
+}
+
+/** One request header by lower-case name, without building the request's `Headers` when the adapter can. */
+export const requestHeader = (request: ServerRequest, name: string): string | null =>
+  request.header !== undefined ? request.header(name) : request.headers.get(name)
+
 /** Makes the handler context of a call. */
 export const makeContext = (
   method: DescMethod,
   protocol: string,
   request: ServerRequest,
   timeoutMs: number | undefined
-): HandlerContext => {
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs
-  return {
-    method,
-    protocol,
-    httpMethod: request.method,
-    url: request.url,
-    requestHeaders: request.headers,
-    responseHeaders: new Headers(),
-    responseTrailers: new Headers(),
-    deadline,
-    timeRemaining: () => (deadline === undefined ? undefined : Math.max(0, deadline - Date.now()))
-  }
-}
+): HandlerContext => new CallContext(method, protocol, request, timeoutMs)
+
+/** The response headers set on a call so far (`undefined` when none were ever asked for). */
+export const sentHeaders = (ctx: HandlerContext | undefined): Headers | undefined =>
+  ctx === undefined ? undefined : ctx instanceof CallContext ? ctx.headers_ : ctx.responseHeaders
+
+/** The response trailers set on a call so far (`undefined` when none were ever asked for). */
+export const sentTrailers = (ctx: HandlerContext | undefined): Headers | undefined =>
+  ctx === undefined ? undefined : ctx instanceof CallContext ? ctx.trailers_ : ctx.responseTrailers
 
 /** Converts the failure cause of a handler into the ConnectError to send. */
 export const errorFromCause = (cause: Cause.Cause<unknown>): ConnectError.ConnectError => {
@@ -109,7 +146,7 @@ export type SingleInput = { readonly _tag: "single"; readonly message: unknown }
 export type StreamInput = { readonly _tag: "stream"; readonly messages: Stream.Stream<unknown, ConnectError.ConnectError> }
 
 /** Copies user headers (not protocol ones) from `source` onto `target`. */
-export const addUserHeaders = (target: Headers, source: Headers) =>
-  source.forEach((value, key) => {
+export const addUserHeaders = (target: Headers, source: Headers | undefined) =>
+  source?.forEach((value, key) => {
     if (!isProtocolHeader(key)) target.append(key, value)
   })

@@ -26,6 +26,43 @@ export const fromRaw = (raw: ReadonlyArray<string>): Headers => {
   return out
 }
 
+/** Removes leading and trailing HTTP whitespace, as web `Headers` normalizes values. */
+const normalize = (value: string): string => {
+  const n = value.length
+  if (n === 0) return value
+  const first = value.charCodeAt(0)
+  const last = value.charCodeAt(n - 1)
+  const ws = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+  if (!ws(first) && !ws(last)) return value
+  let start = 0
+  let end = n
+  while (start < end && ws(value.charCodeAt(start))) start++
+  while (end > start && ws(value.charCodeAt(end - 1))) end--
+  return value.slice(start, end)
+}
+
+/** One header of a `rawHeaders` list by lower-case name, as `fromRaw(raw).get(name)` gives it. */
+export const getRaw = (raw: ReadonlyArray<string>, name: string): string | null => {
+  let out: string | null = null
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!
+    if (key.length !== name.length || key.toLowerCase() !== name) continue
+    const value = normalize(raw[i + 1]!)
+    out = out === null ? value : `${out}, ${value}`
+  }
+  return out
+}
+
+/** One header of a Node incoming header object by lower-case name, as `fromObject(headers).get(name)` gives it. */
+export const getObject = (headers: IncomingHttpHeaders, name: string): string | null => {
+  const value = headers[name]
+  if (value === undefined) return null
+  if (typeof value === "string") return normalize(value)
+  let out: string | null = null
+  for (const v of value) out = out === null ? normalize(v) : `${out}, ${normalize(v)}`
+  return out
+}
+
 /** A Node incoming header object (HTTP/2 style) → web `Headers`, skipping pseudo-headers. */
 export const fromObject = (headers: IncomingHttpHeaders): Headers => {
   const out = new Headers()
