@@ -18,6 +18,7 @@ import { HttpTransport } from "@connect-effect/core/Http"
 import { BodyReader } from "./internal/body.ts"
 import * as NodeHeaders from "./internal/headers.ts"
 import { waitDrain } from "./internal/drain.ts"
+import { forWrite } from "./internal/buffer.ts"
 
 /**
  * TLS settings of a client, used for `https:` URLs (PEM). `cert` and `key` present a client
@@ -190,7 +191,7 @@ const writeBody = (
   Stream.runForEachArray(body, (chunks) => {
     if (writable.destroyed) return Effect.void
     let ok = true
-    for (const chunk of chunks) ok = writable.write(chunk)
+    for (const chunk of chunks) ok = writable.write(forWrite(chunk))
     return ok ? Effect.void : waitDrain(writable)
   }).pipe(
     Effect.matchEffect({
@@ -344,7 +345,7 @@ const startHttp1 = (agents: Agents, target: Target, request: ClientRequest): Htt
   })
 
   if (body === undefined) req.end()
-  else if (body instanceof Uint8Array) req.end(body)
+  else if (body instanceof Uint8Array) req.end(forWrite(body))
   else req.flushHeaders()
 
   return {
@@ -733,7 +734,7 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     }
   })
 
-  if (body instanceof Uint8Array) stream.end(body)
+  if (body instanceof Uint8Array) stream.end(forWrite(body))
 
   return {
     stream,
