@@ -7,6 +7,7 @@
  * writes results/latest.json, RESULTS.md and results/chart.svg (`--quick`: results/quick/).
  *
  * Options: --quick | --reps N | --duration S | --only SUBSTRING (comparison ids) |
+ *          --impls ID,ID (only these implementations, e.g. ours-node,connect-go) |
  *          --skip-setup | --out DIR
  * Exits 0 when the harness worked, whatever the numbers; 1 when it could not measure at all.
  */
@@ -40,9 +41,11 @@ const config = {
   clientWarmup: quick ? 300 : 2000,
   memory: quick ? { h1Conns: 200, h2Streams: 200, cycles: 2, settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, cycles: 4, settleMs: 700 },
   only: opt("only"),
+  impls: opt("impls")?.split(","),
   outDir: opt("out") ?? (quick ? `${BENCH}/results/quick` : `${BENCH}/results`),
   reportPath: opt("out") !== undefined ? `${opt("out")}/RESULTS.md` : quick ? `${BENCH}/results/quick/RESULTS.md` : `${BENCH}/RESULTS.md`
 }
+const SELECTED: ReadonlyArray<Impl> = config.impls === undefined ? IMPLS : IMPLS.filter((i) => config.impls!.includes(i))
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 const TMP = `${BENCH}/.tmp`
 
@@ -70,7 +73,7 @@ const main = async (): Promise<number> => {
   const servers = new Map<Impl, Running>()
   const serverStatus: Array<ServerStatus> = []
   let port = 19100
-  for (const impl of IMPLS) {
+  for (const impl of SELECTED) {
     const spec = SPECS[impl]
     // a port something else listens on (another bench run) would be measured as ours: skip it
     while (!(await portFree(port))) port++
@@ -102,7 +105,7 @@ const main = async (): Promise<number> => {
   const crashes: Array<{ impl: Impl; during: string; log: string; restarted: boolean }> = []
   try {
     // h2load and bidi comparisons ------------------------------------------------------
-    const all = comparisons(SPECS).filter((c) => (config.only !== undefined ? c.id.includes(config.only) : !quick || c.quick))
+    const all = comparisons(SPECS).map((c) => ({ ...c, impls: c.impls.filter((i) => SELECTED.includes(i)) })).filter((c) => c.impls.length > 0).filter((c) => (config.only !== undefined ? c.id.includes(config.only) : !quick || c.quick))
     const hasH2load = !failedSteps.has("h2load")
     for (const c of all) {
       log(`${c.id}: ${c.impls.join(", ")}`)
@@ -146,11 +149,13 @@ const main = async (): Promise<number> => {
       const bodyFile = `${TMP}/${c.id.replaceAll("/", "_")}.bin`
       fs.writeFileSync(bodyFile, req.body)
       const expect4xx = c.kind === "error" && c.protocol === "connect"
-      for (let rep = 0; rep < config.reps; rep++) {
+      // full runs start with an unrecorded round (rep -1): each Node server's JIT settles on this
+      // workload's code paths before the first measured repetition, as the peers' already has
+      for (let rep = config.quick ? 0 : -1; rep < config.reps; rep++) {
         for (const impl of active) {
           const row = byImpl.get(impl)!
           const sample: Sample = { rep }
-          row.samples.push(sample)
+          if (rep >= 0) row.samples.push(sample)
           const r = await alive(impl, c.id)
           if (r === undefined) {
             sample.error = "server exited and could not be restarted"
@@ -184,7 +189,7 @@ const main = async (): Promise<number> => {
             }
           }
           sample.rss = rssBytes(r.proc.pid)
-          log(`  rep ${rep + 1} ${impl}: ${sample.error ?? `${fmt(sample.value)} ${row.unit}, ${fmt(sample.cpuUsPerCall)} µs cpu/call`}`)
+          log(`  ${rep < 0 ? "warm-up" : `rep ${rep + 1}`} ${impl}: ${sample.error ?? `${fmt(sample.value)} ${row.unit}, ${fmt(sample.cpuUsPerCall)} µs cpu/call`}`)
         }
       }
       for (const row of byImpl.values()) finishRow(row)
@@ -229,7 +234,7 @@ const main = async (): Promise<number> => {
 
     // Memory -----------------------------------------------------------------------------
     if (config.only === undefined || "memory".includes(config.only)) {
-      for (const impl of IMPLS) {
+      for (const impl of SELECTED) {
         const r = await alive(impl, "memory")
         if (r === undefined) continue
         log(`memory: ${impl}`)

@@ -63,8 +63,19 @@ const ours = (): Promise<Measured> => {
     : NodeTransport.layerConnect({ baseUrl: url, httpVersion })
   const program = Effect.gen(function*() {
     const ping = yield* PingClient
-    const run = (n: number) =>
-      Effect.runPromise(Effect.forEach(Array.from({ length: n }), () => ping.ping(request), { concurrency, discard: true }))
+    // the same shape as `pool` below: `concurrency` workers, each making calls one after another
+    const run = (n: number) => {
+      let next = 0
+      const worker = Effect.gen(function*() {
+        while (next < n) {
+          next++
+          yield* ping.ping(request)
+        }
+      })
+      return Effect.runPromise(
+        Effect.all(Array.from({ length: Math.min(concurrency, n) }, () => worker), { concurrency: "unbounded", discard: true })
+      )
+    }
     return yield* Effect.promise(() => measure(run))
   })
   return Effect.runPromise(program.pipe(Effect.provide(PingClient.layer.pipe(Layer.provide(transport)))))

@@ -174,7 +174,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   L.push(`| commit | \`${m.commit}\` |`)
   L.push(`| pinning | ${String(m["pinning"])} |`)
   L.push(`| load average (1/5/15 min) | before ${m.loadavg.before}, after ${m.loadavg.after} — other processes shared this machine during the run, so absolute numbers are noisy; the interleaving (A B C … A B C …) and per-repetition ratios are there to cancel drift |`)
-  L.push(`| repetitions | ${m.reps}, ${String(m["durationSec"])} s measured per run after ${String(m["warmupSec"])} s warm-up; total ${Math.round(Number(m["elapsedSec"]))} s |`)
+  L.push(`| repetitions | ${m.reps}, ${String(m["durationSec"])} s measured per run after ${String(m["warmupSec"])} s warm-up (full runs: after one unrecorded round of every implementation per workload); total ${Math.round(Number(m["elapsedSec"]))} s |`)
   L.push(`| h2load | HTTP/1.1 ${JSON.stringify((m["h2load"] as Record<string, unknown>)["h1"])}, h2c ${JSON.stringify((m["h2load"] as Record<string, unknown>)["h2c"])}, 1 thread |`)
   L.push(`| bidi driver | ${String(m["bidi"])} (bench/driver/bidi.ts, raw node:http2) |`)
   L.push(`| client driver | ${String(m["client"])} (bench/driver/client.ts) |`)
