@@ -120,31 +120,28 @@ const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer 
  * Arms the request (body) timeout of one exchange; `expire` runs when the body is still
  * incomplete. One sweeping interval per server checks the armed exchanges (a Node timer per
  * request costs more than the rest of a small call's bookkeeping); it runs only while some
- * exchange is armed, and fires at most a sweep period (1/8 of the timeout, ≤ 1 s) late.
+ * exchange is armed, and fires at most two sweep periods (1/8 of the timeout, ≤ 1 s) late.
+ * Deadlines are counted in sweeps (small integers: a Date.now() stored per exchange made V8
+ * box a double on every request object and kept short-lived garbage alive longer).
  */
 const requestTimer = (state: State, readable: Readable, ex: Exchange, expire: () => void): void => {
   const ms = state.requestTimeoutMs
   if (ms <= 0 || readable.readableEnded) return
-  ex.deadline = Date.now() + ms
-  ex.expire = () => {
-    if (ex.headSent || ex.closed || readable.readableEnded) return
-    expire()
-  }
+  ex.timedReadable = readable
+  ex.expire = expire
+  ex.expireAtSweep = state.sweeps + state.sweepsPerTimeout
   state.timed.add(ex)
-  if (state.sweeper === undefined) {
-    const period = Math.min(1000, Math.max(10, Math.floor(ms / 8)))
-    state.sweeper = setInterval(() => sweep(state), period).unref()
-  }
+  if (state.sweeper === undefined) state.sweeper = setInterval(() => sweep(state), state.sweepPeriodMs).unref()
 }
 
 const sweep = (state: State): void => {
-  const now = Date.now()
+  const n = ++state.sweeps
   for (const ex of state.timed) {
     // answered exchanges cannot time out any more: drop them early
     if (ex.headSent) state.timed.delete(ex)
-    else if (ex.deadline <= now) {
+    else if (ex.expireAtSweep <= n) {
       state.timed.delete(ex)
-      ex.expire?.()
+      if (!ex.closed && ex.timedReadable?.readableEnded === false) ex.expire?.()
     }
   }
   if (state.timed.size === 0 && state.sweeper !== undefined) {
@@ -180,6 +177,11 @@ interface State {
   readonly timed: Set<Exchange>
   /** The interval that sweeps `timed`, while it is not empty. */
   sweeper: ReturnType<typeof setInterval> | undefined
+  /** Sweeps so far (the clock of `Exchange.expireAtSweep`). */
+  sweeps: number
+  readonly sweepPeriodMs: number
+  /** Sweeps after which an armed exchange has certainly waited `requestTimeoutMs`. */
+  readonly sweepsPerTimeout: number
 }
 
 const exchangeDone = (state: State): void => {
@@ -220,9 +222,11 @@ interface Exchange {
   fiberDone: boolean
   fiber: Fiber.Fiber<void> | undefined
   peerClose: Array<() => void> | undefined
-  /** When the request (body) timeout expires (epoch ms; armed while in `State.timed`). */
-  deadline: number
-  /** Runs when the request timeout expired. */
+  /** The sweep at which the request (body) timeout expires (armed while in `State.timed`). */
+  expireAtSweep: number
+  /** The request body the timeout watches. */
+  timedReadable: Readable | undefined
+  /** Runs when the request timeout expired (the body still incomplete, nothing answered). */
   expire: (() => void) | undefined
   /** Ends a response the handler left open after succeeding. */
   readonly finish: () => void
@@ -320,7 +324,8 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
     fiberDone: false,
     fiber: undefined,
     peerClose: undefined,
-    deadline: 0,
+    expireAtSweep: 0,
+    timedReadable: undefined,
     expire: undefined,
     finish: () => writer.end(),
     abort: () => {
@@ -429,7 +434,8 @@ const handleHttp2 = (
     fiberDone: false,
     fiber: undefined,
     peerClose: undefined,
-    deadline: 0,
+    expireAtSweep: 0,
+    timedReadable: undefined,
     expire: undefined,
     finish: () => writer.end(),
     abort: () => {
@@ -524,6 +530,8 @@ export const make = <R>(
     const gracePeriodMs = options.gracePeriodMs ?? 5000
     const headersTimeoutMs = options.headersTimeoutMs ?? 60_000
     const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024
+    const requestTimeoutMs = options.requestTimeoutMs ?? 300_000
+    const sweepPeriodMs = Math.min(1000, Math.max(10, Math.floor(requestTimeoutMs / 8)))
     const state: State = {
       closing: false,
       inflight: 0,
@@ -532,9 +540,12 @@ export const make = <R>(
       onDefect: options.onDefect ?? ((cause) => console.error("[connect-effect] handler defect", Cause.pretty(cause))),
       onIdle: undefined,
       killed: false,
-      requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
+      requestTimeoutMs,
       timed: new Set(),
-      sweeper: undefined
+      sweeper: undefined,
+      sweeps: 0,
+      sweepPeriodMs,
+      sweepsPerTimeout: Math.ceil(requestTimeoutMs / sweepPeriodMs) + 1
     }
     /** Open connections (for TLS: the raw socket until the handshake completes, then the TLS socket). */
     const sockets = new Set<net.Socket>()
