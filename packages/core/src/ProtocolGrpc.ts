@@ -358,6 +358,25 @@ export const streamCall = <E>(
       ConnectError.ConnectError | E
     >
 
+/**
+ * What client interceptors see of a response: built on first read (most calls have no
+ * interceptor, and each `Headers` costs about a microsecond).
+ */
+class ResponseInfo implements ClientResponseInfo {
+  #headers: Headers | undefined
+  #trailers: Headers | undefined
+  readonly #source: Headers
+  constructor(source: Headers) {
+    this.#source = source
+  }
+  get headers(): Headers {
+    return (this.#headers ??= userHeadersOf(this.#source))
+  }
+  get trailers(): Headers {
+    return (this.#trailers ??= new Headers())
+  }
+}
+
 /** Performs a unary call over gRPC or gRPC-Web: one buffer out, the whole response read without a Stream. */
 export const unaryCall = (
   http: HttpTransport["Service"],
@@ -409,8 +428,8 @@ const makeCall = <E>(
     if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
     const send = (body: Uint8Array | Stream.Stream<Uint8Array, ConnectError.ConnectError>) =>
       Effect.flatMap(http.request({ method: "POST", url, headers: h, body }), (response) => {
-        const responseHeaders = userHeadersOf(response.headers)
-        options?.onHeaders?.(responseHeaders)
+        const onHeaders = options?.onHeaders
+        if (onHeaders !== undefined) onHeaders(userHeadersOf(response.headers))
         const fail = (error: ConnectError.ConnectError, trailers: Headers = new Headers()) => {
           options?.onTrailers?.(trailers)
           return Effect.fail(error)
@@ -448,7 +467,7 @@ const makeCall = <E>(
         } else {
           responseStream = readResponse(response.body, response.trailers, config, web, method, responseCompression, response.headers, options)
         }
-        return Effect.succeed<ClientResponseInfo>({ headers: responseHeaders, trailers: new Headers() })
+        return Effect.succeed<ClientResponseInfo>(new ResponseInfo(response.headers))
       })
     if (unaryRequest === undefined) return send(frames)
     // a unary request is one envelope: encoded up front and sent as one buffer (no body stream)

@@ -618,7 +618,6 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     return failedCall(ConnectError.notSent(error))
   }
   pool.acquire(entry)
-  stream.once("close", () => pool.release(entry))
 
   let response: ClientResponse | undefined
   let resume: Resume<ClientResponse> | undefined
@@ -626,7 +625,6 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
   let canceled = false
   let released = false
   let trailers: Headers | undefined
-  let ended = false
 
   const streamError = (e: unknown): ConnectError.ConnectError => {
     if (canceled) return canceledByClient()
@@ -681,7 +679,7 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
       }
     })
   }
-  const settled = (): boolean => ended || stream.closed || stream.destroyed
+  const settled = (): boolean => stream.readableEnded || stream.closed || stream.destroyed
   // Node emits 'trailers' on a nextTick, and the body's end can be seen first when the trailers
   // frame and the end of stream arrive together: give pending nextTicks one turn (setImmediate
   // runs after them) before concluding there were no trailers.
@@ -711,10 +709,8 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     if (response === undefined) fail(streamError(e))
   })
   stream.on("close", () => {
+    pool.release(entry)
     if (response === undefined) fail(closedEarly())
-  })
-  stream.on("end", () => {
-    ended = true
   })
   stream.on("trailers", (h: http2.IncomingHttpHeaders) => {
     trailers = NodeHeaders.fromObject(h)
@@ -760,7 +756,7 @@ const startHttp2 = (pool: SessionPool, target: Target, request: ClientRequest): 
     release: () => {
       if (released) return
       released = true
-      if (stream.destroyed || (ended && stream.writableFinished)) return
+      if (stream.destroyed || (stream.readableEnded && stream.writableFinished)) return
       // Node keeps a closed stream (and so its session) until the response is read to its
       // end: drop whatever nobody read
       reader.discard()
