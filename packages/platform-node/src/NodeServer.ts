@@ -390,6 +390,38 @@ const handleHttp1 = (state: State, handler: Handler<any>, req: http.IncomingMess
   run(state, handler(request, writer), ex)
 }
 
+const END_STREAM: http2.ServerStreamResponseOptions = { endStream: true }
+const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: true }
+
+/** False once this Node turned down a raw header list in `Http2Stream.respond` (taken since 22.x / 24). */
+let rawRespond = true
+
+/**
+ * Sends the response headers: as a raw header list where Node takes one (it copies a header
+ * object into a new one first), else as an object.
+ */
+const respondH2 = (
+  stream: http2.ServerHttp2Stream,
+  status: number,
+  headers: Headers | undefined,
+  options: http2.ServerStreamResponseOptions
+): void => {
+  if (rawRespond) {
+    const raw: Array<string> = [":status", String(status)]
+    if (headers !== undefined) NodeHeaders.toRawList(headers, raw)
+    try {
+      stream.respond(raw as unknown as http2.OutgoingHttpHeaders, options)
+      return
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code !== "ERR_INVALID_ARG_TYPE") throw e
+      rawRespond = false
+    }
+  }
+  const out = (headers === undefined ? {} : NodeHeaders.toNode(headers)) as http2.OutgoingHttpHeaders
+  out[":status"] = status
+  stream.respond(out, options)
+}
+
 const handleHttp2 = (
   state: State,
   handler: Handler<any>,
@@ -414,12 +446,12 @@ const handleHttp2 = (
     // discard the rest of an oversized body so the stream can complete
     onAbandon: () => stream.resume()
   })
-  const respond = (out: http2.OutgoingHttpHeaders, endStream: boolean): boolean => {
+  const respond = (status: number, out: Headers | undefined, endStream: boolean): boolean => {
     try {
       if (endStream) {
-        stream.respond(out, { endStream: true })
+        respondH2(stream, status, out, END_STREAM)
       } else {
-        stream.respond(out, { waitForTrailers: true })
+        respondH2(stream, status, out, WAIT_FOR_TRAILERS)
         stream.once("wantTrailers", sendTrailers)
       }
       return true
@@ -442,7 +474,7 @@ const handleHttp2 = (
       ex.ended = true
       if (!ex.headSent) {
         ex.headSent = true
-        respond({ ":status": 500 }, true)
+        respond(500, undefined, true)
       } else {
         aborting = true
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
@@ -453,20 +485,18 @@ const handleHttp2 = (
     head: (status, headers, body) => {
       if (ex.headSent || ex.closed) return
       ex.headSent = true
-      const out = NodeHeaders.toNode(headers) as http2.OutgoingHttpHeaders
-      out[":status"] = status
       if (body !== undefined) {
         ex.ended = true
         try {
           if (body.byteLength === 0) {
             // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
-            stream.respond(out, { endStream: true })
+            respondH2(stream, status, headers, END_STREAM)
           } else {
             // END_STREAM goes out as an empty DATA frame (empty trailers) after the body: with
             // END_STREAM on the last DATA frame, Node closes the stream before the write
             // completes, and its Writable then builds an ERR_STREAM_DESTROYED error (a stack
             // capture, ~15 % of a small call's CPU) that nobody sees
-            stream.respond(out, { waitForTrailers: true })
+            respondH2(stream, status, headers, WAIT_FOR_TRAILERS)
             stream.once("wantTrailers", sendTrailers)
             stream.end(forWrite(body))
           }
@@ -475,7 +505,7 @@ const handleHttp2 = (
         }
         reader.discard()
       } else {
-        respond(out, false)
+        respond(status, headers, false)
       }
     },
     write: (chunk) => {
@@ -490,11 +520,11 @@ const handleHttp2 = (
       if (!ex.headSent) {
         ex.headSent = true
         if (!hasTrailers) {
-          respond({ ":status": 200 }, true)
+          respond(200, undefined, true)
           reader.discard()
           return
         }
-        respond({ ":status": 200 }, false)
+        respond(200, undefined, false)
       }
       if (hasTrailers) trailers = t
       stream.end()

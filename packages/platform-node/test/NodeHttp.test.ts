@@ -73,6 +73,33 @@ describe("NodeServer + NodeHttpTransport", () => {
           expect(res.headers.get("x-http")).toBe(name === "http/2" ? "2" : "1.1")
         }).pipe(Effect.provide(transport)))
 
+      it.live("response headers keep every value: two set-cookie headers and an appended header", () =>
+        Effect.gen(function*() {
+          const headers = () => {
+            const h = new Headers({ "x-http": "any" })
+            h.append("set-cookie", "a=1; Path=/")
+            h.append("set-cookie", "b=2; Path=/")
+            h.append("x-multi", "one")
+            h.append("x-multi", "two")
+            return h
+          }
+          const server = yield* NodeServer.make((req, w) =>
+            Effect.gen(function*() {
+              // `/whole`: status, headers and body at once; else headers first, then body and trailers
+              if (req.url === "/whole") return w.head(201, headers(), enc.encode("whole"))
+              w.head(202, headers())
+              yield* w.write(enc.encode("streamed"))
+              w.end(new Headers({ "x-trailer": "t" }))
+            }))
+          for (const [path, status, text] of [["/whole", 201, "whole"], ["/streamed", 202, "streamed"]] as const) {
+            const res = yield* post(`${server.url}${path}`, enc.encode("x"))
+            expect(res.status).toBe(status)
+            expect(res.text).toBe(text)
+            expect(res.headers.getSetCookie()).toEqual(["a=1; Path=/", "b=2; Path=/"])
+            expect(res.headers.get("x-multi")).toBe("one, two")
+          }
+        }).pipe(Effect.provide(transport)))
+
       it.live("streaming echo with trailers", () =>
         Effect.gen(function*() {
           const server = yield* NodeServer.make(echo)

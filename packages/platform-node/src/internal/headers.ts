@@ -8,12 +8,23 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
 /** Web `Headers` → a Node outgoing header object (`set-cookie` kept as an array). */
 export const toNode = (headers: Headers): OutgoingHttpHeaders => {
   const out: OutgoingHttpHeaders = {}
+  let cookies = false
   headers.forEach((value, key) => {
-    if (key === "set-cookie") return
-    out[key] = value
+    if (key === "set-cookie") cookies = true
+    else out[key] = value
   })
-  const cookies = headers.getSetCookie()
-  if (cookies.length > 0) out["set-cookie"] = cookies
+  if (cookies) out["set-cookie"] = headers.getSetCookie()
+  return out
+}
+
+/**
+ * Web `Headers` → appended to a raw header list (`[name, value, …]`, as HTTP/2 `respond` takes
+ * it). Iterating `Headers` yields each `set-cookie` on its own, the others combined.
+ */
+export const toRawList = (headers: Headers, out: Array<string>): Array<string> => {
+  headers.forEach((value, key) => {
+    out.push(key, value)
+  })
   return out
 }
 
