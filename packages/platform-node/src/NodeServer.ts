@@ -75,7 +75,8 @@ export interface Options {
    * answer, then the exchange is cut (HTTP/1.1: the connection; HTTP/2: RST_STREAM CANCEL): a
    * client trickling its body (slowloris) cannot hold a request open. A stream the server has
    * answered (response headers sent) is bounded by its RPC deadline instead; raise this for
-   * client-streaming uploads that last longer.
+   * client-streaming uploads that last longer. Checked by one sweep per server every 1/8 of
+   * the timeout (at most 1 s), so it fires up to two sweeps late.
    */
   readonly requestTimeoutMs?: number | undefined
   /**
