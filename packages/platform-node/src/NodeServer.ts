@@ -453,7 +453,8 @@ const handleHttp2 = (
         respondH2(stream, status, out, END_STREAM)
       } else {
         respondH2(stream, status, out, WAIT_FOR_TRAILERS)
-        stream.once("wantTrailers", sendTrailers)
+        // 'wantTrailers' fires once per stream: `on` spares the `once` wrapper and its removal
+        stream.on("wantTrailers", sendTrailers)
       }
       return true
     } catch {
@@ -498,7 +499,7 @@ const handleHttp2 = (
             // completes, and its Writable then builds an ERR_STREAM_DESTROYED error (a stack
             // capture, ~15 % of a small call's CPU) that nobody sees
             respondH2(stream, status, headers, WAIT_FOR_TRAILERS)
-            stream.once("wantTrailers", sendTrailers)
+            stream.on("wantTrailers", sendTrailers)
             stream.end(forWrite(body))
           }
         } catch {
