@@ -8,6 +8,7 @@
  *
  * Options: --quick | --reps N | --duration S | --only SUBSTRING (comparison ids) |
  *          --impls ID,ID (only these implementations, e.g. ours-node,connect-go) |
+ *          --memory-cycles N (open/close cycles of the idle-stream memory test; default 12) |
  *          --skip-setup | --out DIR
  * Exits 0 when the harness worked, whatever the numbers; 1 when it could not measure at all.
  */
@@ -39,7 +40,7 @@ const config = {
   bidiStreams: 8,
   clientCalls: quick ? 1000 : 6000,
   clientWarmup: quick ? 300 : 2000,
-  memory: quick ? { h1Conns: 200, h2Streams: 200, cycles: 2, settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, cycles: 4, settleMs: 700 },
+  memory: quick ? { h1Conns: 200, h2Streams: 200, cycles: Number(opt("memory-cycles") ?? 2), settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, cycles: Number(opt("memory-cycles") ?? 12), settleMs: 700 },
   only: opt("only"),
   impls: opt("impls")?.split(","),
   outDir: opt("out") ?? (quick ? `${BENCH}/results/quick` : `${BENCH}/results`),

@@ -23,7 +23,7 @@ export interface MemoryResult {
   readonly rssPerH2Stream?: number
   /** heapUsed (or RSS without gc) after each open/close cycle of the idle streams. */
   readonly afterCycles: Array<number>
-  /** afterCycles[last] − afterCycles[1] (or [0] with two cycles), bytes. */
+  /** afterCycles[last] − afterCycles[middle] with ≥ 6 cycles, else − afterCycles[1] (or [0] with two), bytes. */
   readonly growth?: number
   readonly note?: string
 }
@@ -118,9 +118,12 @@ export const measureMemory = async (
         await sleep(options.settleMs)
         result.afterCycles.push(key(await snapshot(r)))
       }
-      // growth from the second cycle on (the first one may allocate one-time caches)
+      // A Node heap keeps rising for the first few thousand streams (optimised code, feedback
+      // vectors, internal caches) and then levels off; a leak keeps rising. With ≥ 6 cycles the
+      // growth is taken over the second half (last − middle), else from the second cycle on.
       const c = result.afterCycles
-      if (c.length > 2) result.growth = c[c.length - 1]! - c[1]!
+      if (c.length >= 6) result.growth = c[c.length - 1]! - c[Math.floor(c.length / 2)]!
+      else if (c.length > 2) result.growth = c[c.length - 1]! - c[1]!
       else if (c.length > 1) result.growth = c[c.length - 1]! - c[0]!
     }
   } catch (e) {

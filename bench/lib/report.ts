@@ -146,7 +146,7 @@ const targets = (res: Results, rs: ReadonlyArray<Ratio>): Array<Target> => {
       want: "≤ 2 KB, no growth",
       measured: { median: m.heapPerH2Stream, min: m.heapPerH2Stream, max: m.heapPerH2Stream, n: 1 },
       met: m.heapPerH2Stream <= 2048 && !grows,
-      detail: `${fmt(m.heapPerH2Stream)} B/stream over ${m.h2Streams} streams; heap after each of ${m.afterCycles.length} open/close cycles: ${m.afterCycles.map((x) => kb(x)).join(", ")} (growth ${kb(growth)}${grows ? ", grows" : ""})`
+      detail: `${fmt(m.heapPerH2Stream)} B/stream over ${m.h2Streams} streams; heap after each of ${m.afterCycles.length} open/close cycles: ${m.afterCycles.map((x) => kb(x)).join(", ")} (growth over the ${m.afterCycles.length >= 6 ? "second half" : "cycles after the first"}: ${kb(growth)}${grows ? ", grows" : ""})`
     })
   } else {
     out.push({ target: "Heap per idle HTTP/2 stream (ours-node, after gc)", want: "≤ 2 KB, no growth", detail: `not measured${m?.note ? `: ${m.note}` : ""}` })
@@ -173,7 +173,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   L.push(`| machine | ${m.machine["cpu"]} (${m.machine["mhz"]} MHz), nproc ${m.machine["nproc"]}, ${m.machine["memGiB"]} GiB, Linux ${m.machine["kernel"]} |`)
   L.push(`| commit | \`${m.commit}\` |`)
   L.push(`| pinning | ${String(m["pinning"])} |`)
-  L.push(`| load average (1/5/15 min) | before ${m.loadavg.before}, after ${m.loadavg.after} — other processes shared this machine during the run, so absolute numbers are noisy; the interleaving (A B C … A B C …) and per-repetition ratios are there to cancel drift |`)
+  L.push(`| load average (1/5/15 min) | before ${m.loadavg.before}, after ${m.loadavg.after} — ${loadNote(m.loadavg.before)}; the interleaving (A B C … A B C …) and per-repetition ratios are there to cancel drift |`)
   L.push(`| repetitions | ${m.reps}, ${String(m["durationSec"])} s measured per run after ${String(m["warmupSec"])} s warm-up (full runs: after one unrecorded round of every implementation per workload); total ${Math.round(Number(m["elapsedSec"]))} s |`)
   L.push(`| h2load | HTTP/1.1 ${JSON.stringify((m["h2load"] as Record<string, unknown>)["h1"])}, h2c ${JSON.stringify((m["h2load"] as Record<string, unknown>)["h2c"])}, 1 thread |`)
   L.push(`| bidi driver | ${String(m["bidi"])} (bench/driver/bidi.ts, raw node:http2) |`)
@@ -228,7 +228,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   if (res.memory.length > 0) {
     L.push("## Memory per idle connection / stream")
     L.push("")
-    L.push("Heap after `gc()` through the admin hook (BENCH_ADMIN=1: SIGUSR2 → gc() → memoryUsage on stderr; Node servers run with --expose-gc, Bun uses Bun.gc). connect-go and connect-python have no such hook: RSS only, without a collection. Idle HTTP/1.1 connection: one Ping, then kept open; idle HTTP/2 stream: a CumSum call whose headers were sent and no message.")
+    L.push("Heap after `gc()` through the admin hook (BENCH_ADMIN=1: SIGUSR2 → gc() → memoryUsage on stderr; Node servers run with --expose-gc, Bun uses Bun.gc). connect-go and connect-python have no such hook: RSS only, without a collection. Idle HTTP/1.1 connection: one Ping, then kept open; idle HTTP/2 stream: a CumSum call whose headers were sent and no message. Growth: heap (or RSS) after the last open/close cycle minus after the middle one (with fewer than 6 cycles: minus after the second), since a Node heap rises for the first few thousand streams and then levels off.")
     L.push("")
     L.push("| server | heap / idle HTTP/1.1 conn | RSS / idle HTTP/1.1 conn | heap / idle HTTP/2 stream | RSS / idle HTTP/2 stream | after each open/close cycle | growth | note |")
     L.push("|---|---|---|---|---|---|---|---|")
@@ -303,6 +303,12 @@ ${parts.join("\n")}
 }
 
 const replacer = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v)
+
+/** "after" always shows the harness's own load (servers on one core, load on the other); "before" tells whether something else was running. */
+const loadNote = (before: string): string =>
+  Number(before.split(" ")[0]) >= 0.5
+    ? "the machine was busy before the run started (1-minute load ≥ 0.5), so absolute numbers are noisy"
+    : "the machine was quiet before the run; the load after it is the harness's own (servers on one core, load generators on the other), and a shared virtual machine still varies from run to run"
 
 export const writeReport = (res: Results, out: { jsonPath: string; svgPath: string; mdPath: string }): void => {
   const rs = ratios(res.rows)
