@@ -40,7 +40,10 @@ const config = {
   bidiStreams: 8,
   clientCalls: quick ? 1000 : 6000,
   clientWarmup: quick ? 300 : 2000,
-  memory: quick ? { h1Conns: 200, h2Streams: 200, cycles: Number(opt("memory-cycles") ?? 2), settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, cycles: Number(opt("memory-cycles") ?? 12), settleMs: 700 },
+  memory: {
+    ...(quick ? { h1Conns: 200, h2Streams: 200, settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, settleMs: 700 }),
+    cycles: Number(opt("memory-cycles") ?? (quick ? 2 : 12))
+  },
   only: opt("only"),
   impls: opt("impls")?.split(","),
   outDir: opt("out") ?? (quick ? `${BENCH}/results/quick` : `${BENCH}/results`),

@@ -23,8 +23,10 @@ export interface MemoryResult {
   readonly rssPerH2Stream?: number
   /** heapUsed (or RSS without gc) after each open/close cycle of the idle streams. */
   readonly afterCycles: Array<number>
-  /** afterCycles[last] − afterCycles[middle] with ≥ 6 cycles, else − afterCycles[1] (or [0] with two), bytes. */
+  /** afterCycles[last] − afterCycles[growthFrom], bytes. */
   readonly growth?: number
+  /** The cycle growth is measured from: the middle one with ≥ 6 cycles, else the second (the first with two). */
+  readonly growthFrom?: number
   readonly note?: string
 }
 
@@ -122,9 +124,10 @@ export const measureMemory = async (
       // vectors, internal caches) and then levels off; a leak keeps rising. With ≥ 6 cycles the
       // growth is taken over the second half (last − middle), else from the second cycle on.
       const c = result.afterCycles
-      if (c.length >= 6) result.growth = c[c.length - 1]! - c[Math.floor(c.length / 2)]!
-      else if (c.length > 2) result.growth = c[c.length - 1]! - c[1]!
-      else if (c.length > 1) result.growth = c[c.length - 1]! - c[0]!
+      if (c.length > 1) {
+        result.growthFrom = c.length >= 6 ? Math.floor(c.length / 2) : c.length > 2 ? 1 : 0
+        result.growth = c[c.length - 1]! - c[result.growthFrom]!
+      }
     }
   } catch (e) {
     result.note = e instanceof Error ? e.message : String(e)

@@ -146,7 +146,7 @@ const targets = (res: Results, rs: ReadonlyArray<Ratio>): Array<Target> => {
       want: "≤ 2 KB, no growth",
       measured: { median: m.heapPerH2Stream, min: m.heapPerH2Stream, max: m.heapPerH2Stream, n: 1 },
       met: m.heapPerH2Stream <= 2048 && !grows,
-      detail: `${fmt(m.heapPerH2Stream)} B/stream over ${m.h2Streams} streams; heap after each of ${m.afterCycles.length} open/close cycles: ${m.afterCycles.map((x) => kb(x)).join(", ")} (growth over the ${m.afterCycles.length >= 6 ? "second half" : "cycles after the first"}: ${kb(growth)}${grows ? ", grows" : ""})`
+      detail: `${fmt(m.heapPerH2Stream)} B/stream over ${m.h2Streams} streams; heap after each of ${m.afterCycles.length} open/close cycles: ${m.afterCycles.map((x) => kb(x)).join(", ")} (growth since cycle ${(m.growthFrom ?? 0) + 1}: ${kb(growth)}${grows ? ", grows" : ""})`
     })
   } else {
     out.push({ target: "Heap per idle HTTP/2 stream (ours-node, after gc)", want: "≤ 2 KB, no growth", detail: `not measured${m?.note ? `: ${m.note}` : ""}` })
