@@ -1,6 +1,12 @@
+import { defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
 
+/** Tests run the packages' TypeScript sources (the "@connect-effect/source" export condition). */
+const conditions = ["@connect-effect/source", ...defaultServerConditions]
+
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ["@connect-effect/source"] } },
   test: {
     include: [
       "packages/*/test/**/*.test.ts",
@@ -8,6 +14,8 @@ export default defineConfig({
       "conformance/test/**/*.test.ts",
       "test/**/*.test.ts"
     ],
+    // its own stage of `npm test` (test/consumer/vitest.config.ts): it packs, installs and starts runtimes
+    exclude: ["test/consumer/**", "**/node_modules/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks"

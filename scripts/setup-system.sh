@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the external programs the tests drive (real peers nobody here wrote);
 # safe to run repeatedly, fast when everything is present.
-#   - Debian packages: chromium (browser tests via playwright-core), nginx (proxy tests)
+#   - Debian packages: chromium (browser tests via playwright-core), nginx (proxy tests),
+#     protobuf-compiler + libprotobuf-dev (protoc and its well-known types: the consumer test runs
+#     the installed plugin under protoc, as a user without buf would)
 #   - grpcurl (Go module github.com/fullstorydev/grpcurl) into .bin/
 # `buf` comes from the npm package @bufbuild/buf (node_modules/.bin/buf).
 set -euo pipefail
@@ -16,6 +18,8 @@ log() { printf '[setup-system] %s\n' "$*" >&2; }
 missing=()
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+[[ -x /usr/bin/protoc ]] || missing+=(protobuf-compiler)
+[[ -f /usr/include/google/protobuf/timestamp.proto ]] || missing+=(libprotobuf-dev)
 if [[ ${#missing[@]} -gt 0 ]]; then
   SUDO=""
   if [[ "$(id -u)" -ne 0 ]]; then SUDO="sudo"; fi
@@ -43,8 +47,8 @@ mkdir -p "$BIN_DIR"
 # `go install` builds report "dev" as their version: a stamp file records the installed one
 if [[ ! -x "$BIN_DIR/grpcurl" || "$(cat "$BIN_DIR/grpcurl.version" 2>/dev/null)" != "$GRPCURL_VERSION" ]]; then
   GO_BIN="$(find_go)" || { log "Go not found"; exit 1; }
-  log "installing grpcurl $GRPCURL_VERSION"
+  log "installing grpcurl $GRPCURL_VERSION, $(/usr/bin/protoc --version)"
   GOBIN="$BIN_DIR" GOFLAGS=-mod=mod "$GO_BIN" install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
   printf '%s\n' "$GRPCURL_VERSION" > "$BIN_DIR/grpcurl.version"
 fi
-log "ok: $(/usr/bin/chromium --version 2>/dev/null | head -n1), $(/usr/sbin/nginx -v 2>&1), grpcurl $GRPCURL_VERSION"
+log "ok: $(/usr/bin/chromium --version 2>/dev/null | head -n1), $(/usr/sbin/nginx -v 2>&1), grpcurl $GRPCURL_VERSION, $(/usr/bin/protoc --version)"

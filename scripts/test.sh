@@ -17,6 +17,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 # JS tooling must run on the repo's Node 22 (node_modules/.bin/node).
 export PATH="$ROOT/node_modules/.bin:$PATH"
+# The workspace packages run from their TypeScript sources (the condition .npmrc sets for npm scripts).
+case " ${NODE_OPTIONS:-} " in
+  *" --conditions=@connect-effect/source "*) ;;
+  *) export NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--conditions=@connect-effect/source" ;;
+esac
 
 TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/connect-effect-test.XXXXXX")"
 trap 'rm -rf "$TMP_DIR"' EXIT
@@ -87,25 +92,34 @@ else
 fi
 
 # 4. Vitest ---------------------------------------------------------------------
-stage "npx vitest run"
-VITEST_JSON="$TMP_DIR/vitest.json"
-npx --no-install vitest run --reporter=default --reporter=json --outputFile="$VITEST_JSON"
-vitest_rc=$?
-if [[ -s "$VITEST_JSON" ]]; then
-  read -r v_passed v_failed v_suites_failed < <(node -e '
-    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-    console.log(r.numPassedTests ?? 0, r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0);
-  ' "$VITEST_JSON" 2>/dev/null || echo "0 0 1")
-else
-  v_passed=0 v_failed=0 v_suites_failed=1
-fi
-v_note="exit=$vitest_rc"
-if [[ "$vitest_rc" -ne 0 && "$v_failed" -eq 0 ]]; then
-  # a suite failed to load/collect, or vitest itself failed
-  v_failed=$(( v_suites_failed > 0 ? v_suites_failed : 1 ))
-  v_note="$v_note (failures outside individual tests)"
-fi
-record "vitest" "$v_passed" "$v_failed" "$v_note"
+run_vitest() { # run_vitest <label> [vitest args...]
+  local label="$1"
+  shift
+  stage "npx vitest run $*"
+  local json="$TMP_DIR/$label.json" rc v_passed v_failed v_suites_failed v_note
+  npx --no-install vitest run "$@" --reporter=default --reporter=json --outputFile="$json"
+  rc=$?
+  if [[ -s "$json" ]]; then
+    read -r v_passed v_failed v_suites_failed < <(node -e '
+      const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+      console.log(r.numPassedTests ?? 0, r.numFailedTests ?? 0, r.numFailedTestSuites ?? 0);
+    ' "$json" 2>/dev/null || echo "0 0 1")
+  else
+    v_passed=0 v_failed=0 v_suites_failed=1
+  fi
+  v_note="exit=$rc"
+  if [[ "$rc" -ne 0 && "$v_failed" -eq 0 ]]; then
+    # a suite failed to load/collect, or vitest itself failed
+    v_failed=$(( v_suites_failed > 0 ? v_suites_failed : 1 ))
+    v_note="$v_note (failures outside individual tests)"
+  fi
+  record "$label" "$v_passed" "$v_failed" "$v_note"
+}
+run_vitest vitest
+
+# 4b. Consumer test: pack, install outside the repository, run as a user -----------
+# (test/consumer/consumer.test.ts; alone, because it installs packages and starts runtimes)
+run_vitest consumer --config test/consumer/vitest.config.ts
 
 # 5. Conformance ----------------------------------------------------------------
 

@@ -8,6 +8,8 @@ export const BENCH = `${ROOT}/bench`
 export const NODE = `${ROOT}/node_modules/.bin/node`
 export const BUN = `${ROOT}/node_modules/.bin/bun`
 export const BUF = `${ROOT}/node_modules/.bin/buf`
+/** Runs the workspace packages from their TypeScript sources (see .npmrc). */
+export const SOURCE_CONDITION = "--conditions=@connect-effect/source"
 
 /** Clock ticks per second of /proc/<pid>/stat (CLK_TCK, 100 on Linux). */
 const CLK_TCK = (() => {

@@ -1,6 +1,6 @@
 /** The servers under test: how to start each one (pinned to core 0) and what it speaks. */
 import * as net from "node:net"
-import { BENCH, BUN, NODE, pinned, sleep, startProc, type Proc } from "./proc.ts"
+import { BENCH, BUN, NODE, pinned, sleep, SOURCE_CONDITION, startProc, type Proc } from "./proc.ts"
 
 export type Impl =
   | "ours-node"
@@ -31,8 +31,8 @@ export interface ServerSpec {
   readonly requires?: string
 }
 
-const ts = (file: string) => (port: number) => [NODE, "--expose-gc", "--disable-warning=ExperimentalWarning", `${BENCH}/servers/${file}`, "--port", String(port)]
-const bunTs = (file: string) => (port: number) => [BUN, `${BENCH}/servers/${file}`, "--port", String(port)]
+const ts = (file: string) => (port: number) => [NODE, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", `${BENCH}/servers/${file}`, "--port", String(port)]
+const bunTs = (file: string) => (port: number) => [BUN, SOURCE_CONDITION, `${BENCH}/servers/${file}`, "--port", String(port)]
 
 export const SPECS: Record<Impl, ServerSpec> = {
   "ours-node": { impl: "ours-node", label: "ours (Node)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("ours-node.ts") },

@@ -23,7 +23,6 @@ import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
 import * as BunTransport from "@connect-effect/platform-bun/BunTransport"
-import { isBun } from "@connect-effect/platform-bun/internal/bun"
 import {
   ClientCompatRequestSchema,
   ClientCompatResponseSchema,
@@ -40,6 +39,9 @@ import {
 } from "../gen/connectrpc/conformance/v1/service_pb.ts"
 import { registry } from "./service.ts"
 import { flushWrites, readMessages, writeMessage } from "./stdio.ts"
+
+/** True when this program runs on Bun. */
+const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined
 
 const headersToProto = (headers: Headers | undefined): Array<Header> => {
   const out: Array<Header> = []
@@ -94,7 +96,7 @@ class Transports {
         ca: Buffer.from(ca),
         ...(creds !== undefined ? { cert: Buffer.from(creds.cert), key: Buffer.from(creds.key) } : {})
       }
-      const layer = isBun()
+      const layer = isBun
         // Bun: its fetch (HTTP/1.1, TLS options as Bun's `tls` init field)
         ? BunTransport.layerHttp(tls !== undefined ? { tls } : {})
         : http2

@@ -11,12 +11,14 @@ import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as FetchHandler from "@connect-effect/core/FetchHandler"
 import * as BunServer from "@connect-effect/platform-bun/BunServer"
-import { isBun } from "@connect-effect/platform-bun/internal/bun"
 import { ServerCompatRequestSchema, ServerCompatResponseSchema } from "../gen/connectrpc/conformance/v1/server_compat_pb.ts"
 import { ConformanceService } from "../gen/connectrpc/conformance/v1/service_pb.ts"
 import { HTTPVersion } from "../gen/connectrpc/conformance/v1/config_pb.ts"
 import { handlers, registry } from "./service.ts"
 import { readMessage, writeMessage } from "./stdio.ts"
+
+/** True when this program runs on Bun. */
+const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined
 
 const main = async () => {
   const bytes = await readMessage()
@@ -29,7 +31,7 @@ const main = async () => {
       compressions: NodeCompression.all,
       json: { registry }
     })
-    if (isBun()) {
+    if (isBun) {
       // Bun.serve through the web-standard fetch handler (HTTP/1.1; TLS and mTLS)
       const fetchHandler = FetchHandler.fromHttpHandler(handler, yield* Effect.context<never>())
       const server = yield* BunServer.make(fetchHandler, {

@@ -43,7 +43,7 @@ describe("Eliza", () => {
   }, 90_000)
 
   it("`npm run eliza:bun` serves and talks to Eliza on Bun, prints the conversation and exits 0", () => {
-    const out = execFileSync(path.join(root, "node_modules/.bin/bun"), ["src/bun.ts"], {
+    const out = execFileSync(path.join(root, "node_modules/.bin/bun"), ["--conditions=@connect-effect/source", "src/bun.ts"], {
       cwd: path.join(root, "examples/eliza"),
       encoding: "utf8",
       timeout: 30_000,

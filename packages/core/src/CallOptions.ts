@@ -4,10 +4,12 @@
  * @since 0.1.0
  */
 
+import type { HeadersInput } from "./Http.ts"
+
 /** Options for one client call. */
 export interface CallOptions {
   /** Request headers to send (merged over the client's defaults). */
-  readonly headers?: HeadersInit | undefined
+  readonly headers?: HeadersInput | undefined
   /** Timeout in milliseconds; the smaller of this and an inherited deadline wins. */
   readonly timeoutMs?: number | undefined
   /** Called with the response headers as soon as they arrive. */

@@ -5,6 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Code from "./Code.ts"
+import type { HeadersInput } from "./Http.ts"
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 
@@ -43,7 +44,7 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
 export const make = (
   code: Code.Code,
   message: string,
-  options?: { readonly metadata?: HeadersInit | undefined; readonly details?: ReadonlyArray<ErrorDetail> | undefined }
+  options?: { readonly metadata?: HeadersInput | undefined; readonly details?: ReadonlyArray<ErrorDetail> | undefined }
 ): ConnectError =>
   new ConnectError({
     code,

@@ -12,6 +12,13 @@ import * as Context from "effect/Context"
 import type { ConnectError } from "./ConnectError.ts"
 
 /**
+ * Headers as a caller may give them: a `Headers`, `[name, value]` pairs or a record — the
+ * shapes `new Headers(init)` takes. Declared here (rather than the DOM's `HeadersInit`) so that
+ * the library's types need neither the DOM lib nor @types/node.
+ */
+export type HeadersInput = Headers | Array<[string, string]> | Record<string, string>
+
+/**
  * An incoming request as the router sees it. `headers` are lower-cased web `Headers`
  * (no HTTP/2 pseudo-headers). `body` emits the raw request bytes; it fails with a
  * `ConnectError` (code `canceled`/`unavailable`) when the peer resets the exchange.

@@ -15,6 +15,8 @@ export * as CallOptions from "./CallOptions.ts"
 export * as Codec from "./Codec.ts"
 /** Compression algorithms and their negotiation. */
 export * as Compression from "./Compression.ts"
+/** gzip, br and zstd on any module shaped like `node:zlib`. */
+export * as ZlibCompression from "./ZlibCompression.ts"
 /** Length-prefixed message framing. */
 export * as Envelope from "./Envelope.ts"
 /** The HTTP seam between the protocols and a runtime. */

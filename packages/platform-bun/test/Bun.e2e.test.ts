@@ -44,7 +44,7 @@ const children = new Set<BunProcess>()
 
 /** Spawns `bun <script> ...args`; its stdin stays open (the fixtures stop when it closes). */
 const spawnBun = (script: string, args: ReadonlyArray<string>) => {
-  const child = spawn(bunBin, [fixture(script), ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawn(bunBin, ["--conditions=@connect-effect/source", fixture(script), ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
 const root = path.resolve(import.meta.dirname, "../../..")
 const APP = "http://app.test:3000"
-const child = spawn(path.join(root, "node_modules/.bin/bun"), [path.join(import.meta.dirname, "fixtures/corsServer.ts"), "--origin", APP], {
+const child = spawn(path.join(root, "node_modules/.bin/bun"), ["--conditions=@connect-effect/source", path.join(import.meta.dirname, "fixtures/corsServer.ts"), "--origin", APP], {
   cwd: root,
   stdio: ["pipe", "pipe", "pipe"]
 })

@@ -1,5 +1,5 @@
 /**
- * Structural check of zstd input. Node's zstd decoder (`zlib.zstdDecompress*`) returns the
+ * Structural check of zstd input. The zstd decoder of `node:zlib` (`zstdDecompress*`) returns the
  * output decoded so far, without an error, when its input ends inside a frame; a truncated
  * message would then pass for a shorter one. Walking the frame and block headers (no
  * decompression, O(blocks)) tells whether the input is made of whole frames.
