@@ -1,12 +1,15 @@
 import { defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
 
-/** Tests run the packages' TypeScript sources (the "@connect-effect/source" export condition). */
-const conditions = ["@connect-effect/source", ...defaultServerConditions]
+/**
+ * Tests run the packages' TypeScript sources (the "@connect-effect/source" export condition),
+ * then vitest's own server conditions (Vite's without "module", whose builds are for bundlers).
+ */
+const conditions = ["@connect-effect/source", ...defaultServerConditions.filter((c) => c !== "module")]
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: ["@connect-effect/source"] } },
+  ssr: { resolve: { conditions } },
   test: {
     include: [
       "packages/*/test/**/*.test.ts",

@@ -2,7 +2,8 @@
 # The project's test command (`npm test`).
 #
 # Stages: Node version, conformance setup (runner + codegen), type-check,
-# vitest, Connect conformance (server mode and client mode). Every stage runs even if an earlier one failed; each
+# vitest, the consumer test (pack, install outside the repo, run as a user), Connect
+# conformance (server mode and client mode), bench smoke run. Every stage runs even if an earlier one failed; each
 # prints its own summary, and the last line of output is the overall
 # "<N> passed, <N> failed" (vitest tests + conformance cases; a failed
 # type-check or a broken stage counts as failures). Exits non-zero if

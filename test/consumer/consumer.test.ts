@@ -9,7 +9,8 @@
  *    and import on Node;
  * 3. type-checks the app with tsc under `nodenext` and under `bundler` (strict flags,
  *    `skipLibCheck: false`);
- * 4. runs servers and clients with every kind of call on Node 22, Node 24, Bun and Deno;
+ * 4. runs servers and clients with every kind of call on Node 22, Node 24, Bun and Deno, and the
+ *    app compiled to JavaScript (plus the plugin) on the oldest Node of `engines`;
  * 5. bundles the browser client with esbuild and runs it in headless Chromium against the Node
  *    server;
  * 6. lints every tarball with `publint --strict` and `attw` (ESM-only profile).
@@ -30,6 +31,8 @@ const BIN = path.join(ROOT, "node_modules/.bin")
 const TEMPLATE = path.join(import.meta.dirname, "app")
 /** Node 24 for the app, installed from the npm `node` package (the repo's own Node is 22). */
 const NODE24_VERSION = "24.21.0"
+/** The oldest Node the packages claim (`engines`): the compiled app runs on it. */
+const NODE_MIN_VERSION = "18.20.0"
 /** The Node of the repository (npm `node` package, pinned in the root package.json). */
 const NODE22 = path.join(BIN, "node")
 const BUN = path.join(BIN, "bun")
@@ -138,6 +141,7 @@ const runClient = async (cmd: string, args: ReadonlyArray<string>): Promise<stri
 /** Tarballs by package name, from scripts/pack.ts. */
 let packs: Record<string, { file: string; size: number; unpackedSize: number; entryCount: number }> = {}
 let node24 = ""
+let nodeMin = ""
 
 /** Directory size in bytes (what a user's disk pays), following no symlinks. */
 const du = (dir: string): number => {
@@ -178,15 +182,22 @@ beforeAll(async () => {
   fs.writeFileSync(pkgFile, JSON.stringify(pkg, null, 2))
   await ok("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"])
 
-  // Node 24, outside the app (a runtime, not a dependency); cached between runs
-  node24 = path.join(RUNTIMES, `node-${NODE24_VERSION}/node_modules/node/bin/node`)
-  if (!fs.existsSync(node24)) {
-    const dir = path.join(RUNTIMES, `node-${NODE24_VERSION}`)
+  // Node 24 and the oldest claimed Node, outside the app (runtimes, not dependencies); cached between runs
+  node24 = await installNode(NODE24_VERSION)
+  nodeMin = await installNode(NODE_MIN_VERSION)
+}, 600_000)
+
+/** A Node from the npm `node` package, installed under test/consumer/.runtimes. */
+const installNode = async (version: string): Promise<string> => {
+  const dir = path.join(RUNTIMES, `node-${version}`)
+  const node = path.join(dir, "node_modules/node/bin/node")
+  if (!fs.existsSync(node)) {
     fs.mkdirSync(dir, { recursive: true })
     fs.writeFileSync(path.join(dir, "package.json"), "{\"private\":true}")
-    await ok("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", `node@${NODE24_VERSION}`], { cwd: dir })
+    await ok("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", `node@${version}`], { cwd: dir })
   }
-}, 600_000)
+  return node
+}
 
 afterAll(() => {
   for (const child of children) child.kill("SIGKILL")
@@ -251,7 +262,8 @@ describe("a user's app, installed from the packed tarballs", () => {
       "version: v2",
       "inputs:",
       `  - directory: ${protos}`,
-      ...CORPUS.map((p, i) => `${i === 0 ? "    paths:\n" : ""}      - ${p}`),
+      // buf resolves input paths from the working directory: absolute paths into the package
+      ...CORPUS.map((p, i) => `${i === 0 ? "    paths:\n" : ""}      - ${path.join(protos, p)}`),
       "plugins:",
       "  - local: protoc-gen-es",
       `    out: ${out}`,
@@ -266,7 +278,7 @@ describe("a user's app, installed from the packed tarballs", () => {
     await ok("npx", ["--no-install", "buf", "generate", "--template", "buf.corpus.gen.yaml"])
     const connectFiles = (fs.readdirSync(out, { recursive: true }) as Array<string>).filter((f) => f.endsWith("_connect.ts"))
     for (const p of CORPUS) expect(connectFiles.some((f) => f.startsWith(p))).toBe(true)
-    fs.writeFileSync(path.join(APP, "tsconfig.corpus.json"), JSON.stringify({ extends: "./tsconfig.json", include: ["gen-corpus"], compilerOptions: { noUnusedLocals: false } }))
+    fs.writeFileSync(path.join(APP, "tsconfig.corpus.json"), JSON.stringify({ extends: "./tsconfig.json", include: ["gen-corpus", "src/webcrypto-globals.d.ts"], compilerOptions: { noUnusedLocals: false } }))
     await ok("npx", ["--no-install", "tsc", "-p", "tsconfig.corpus.json"], { timeoutMs: 600_000 })
     // every generated service module imports on Node (type stripping) and defines its service tags
     const importer = path.join(APP, "import-corpus.ts")
@@ -297,20 +309,62 @@ describe.each([
   })
 
   it.each([
-    ["connect", "1.1", "proto"],
-    ["connect", "1.1", "json"],
-    ["connect", "2", "proto"],
-    ["grpc", "2", "proto"],
-    ["grpc-web", "1.1", "proto"],
-    ["grpc-web", "2", "json"]
-  ])("server and client: %s over HTTP/%s (%s), all four kinds", async (protocol, httpVersion, codec) => {
+    ["connect", "1.1", "proto", "identity"],
+    ["connect", "1.1", "json", "gzip"],
+    ["connect", "2", "proto", "zstd"],
+    ["grpc", "2", "proto", "identity"],
+    ["grpc", "2", "json", "br"],
+    ["grpc-web", "1.1", "proto", "gzip"],
+    ["grpc-web", "2", "json", "identity"]
+  ])("server and client: %s over HTTP/%s (%s, requests compressed: %s), all four kinds", async (protocol, httpVersion, codec, compression) => {
     const server = await startServer(node(), ["src/server.ts", "--port", "0"])
     try {
-      await runClient(node(), ["src/client.ts", "--url", server.url, "--protocol", protocol, "--http", httpVersion, "--codec", codec])
+      await runClient(node(), ["src/client.ts", "--url", server.url, "--protocol", protocol, "--http", httpVersion, "--codec", codec, "--compression", compression])
     } finally {
       await server.stop()
     }
   }, 120_000)
+})
+
+describe(`on the oldest Node of engines (${NODE_MIN_VERSION}), compiled to JavaScript`, () => {
+  it("reports the expected version, and every package states it in engines", async () => {
+    expect((await ok(nodeMin, ["--version"])).trim()).toBe(`v${NODE_MIN_VERSION}`)
+    for (const p of ["core", "platform-node", "platform-bun", "codegen"]) {
+      const pkg = JSON.parse(fs.readFileSync(path.join(APP, "node_modules/@connect-effect", p, "package.json"), "utf8"))
+      expect(pkg.engines.node).toBe(`>=${NODE_MIN_VERSION}`)
+    }
+  })
+
+  it("the plugin generates the same code under protoc with this Node", async () => {
+    const out = path.join(WORK, "gen-min")
+    fs.mkdirSync(out)
+    const protos = (fs.readdirSync(path.join(APP, "proto"), { recursive: true }) as Array<string>).filter((f) => f.endsWith(".proto"))
+    // the plugin's `#!/usr/bin/env node` finds this Node first on PATH
+    await ok("protoc", [
+      "-I", "proto",
+      `--plugin=protoc-gen-connect-effect=${path.join(APP, "node_modules/.bin/protoc-gen-connect-effect")}`,
+      "--connect-effect_out", out,
+      "--connect-effect_opt", "target=ts,import_extension=ts",
+      ...protos
+    ], { env: userEnv([path.dirname(nodeMin), path.join(APP, "node_modules/.bin")]) })
+    expect(fs.readFileSync(path.join(out, "acme/shop/v1/shop_connect.ts"), "utf8"))
+      .toBe(fs.readFileSync(path.join(APP, "gen/acme/shop/v1/shop_connect.ts"), "utf8"))
+  }, 120_000)
+
+  it.each([
+    ["connect", "1.1", "proto", "gzip"],
+    ["connect", "2", "json", "br"],
+    ["grpc", "2", "proto", "gzip"],
+    ["grpc-web", "1.1", "proto", "identity"]
+  ])("server and client: %s over HTTP/%s (%s, requests compressed: %s), all four kinds", async (protocol, httpVersion, codec, compression) => {
+    if (!fs.existsSync(path.join(APP, "out/src/server.js"))) await ok("npx", ["--no-install", "tsc", "-p", "tsconfig.build.json"])
+    const server = await startServer(nodeMin, ["out/src/server.js", "--port", "0"])
+    try {
+      await runClient(nodeMin, ["out/src/client.js", "--url", server.url, "--protocol", protocol, "--http", httpVersion, "--codec", codec, "--compression", compression])
+    } finally {
+      await server.stop()
+    }
+  }, 180_000)
 })
 
 describe("on Bun", () => {
@@ -413,12 +467,18 @@ describe("package lint", () => {
       tarballs: Object.fromEntries(Object.entries(packs).map(([n, p]) => [n, { packed: p.size, unpacked: p.unpackedSize, files: p.entryCount }])),
       nodeAppDependencies: {
         bytes: du(path.join(prod, "node_modules")),
-        packages: (await ok("npm", ["ls", "--all", "--parseable", "--omit=dev"], { cwd: prod })).trim().split("\n").length - 1
+        // every installed package (npm ls prints the app itself first), with its size on disk
+        packages: Object.fromEntries(
+          (await ok("npm", ["ls", "--all", "--parseable", "--omit=dev"], { cwd: prod })).trim().split("\n").slice(1)
+            .map((dir) => [path.relative(path.join(prod, "node_modules"), dir), du(dir)])
+        )
       }
     }
     console.log(`consumer sizes: ${JSON.stringify(sizes)}`)
     fs.mkdirSync(path.join(ROOT, "test/consumer/results"), { recursive: true })
     fs.writeFileSync(path.join(ROOT, "test/consumer/results/sizes.json"), JSON.stringify(sizes, null, 2) + "\n")
-    expect(sizes.nodeAppDependencies.bytes).toBeGreaterThan(0)
+    // a Node server app pulls in nothing beyond our two packages and their two peers
+    expect(Object.keys(sizes.nodeAppDependencies.packages).sort())
+      .toEqual(["@bufbuild/protobuf", "@connect-effect/core", "@connect-effect/platform-node", "effect"])
   }, 300_000)
 })
