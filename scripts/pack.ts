@@ -1,7 +1,9 @@
 /**
  * Builds every publishable package from a clean `dist/` and packs it as npm would publish it.
+ * Afterwards `dist/` is removed again (the tarballs hold it), so nothing in the repository can
+ * come to depend on a build by accident: here the packages run from their sources.
  *
- *   node scripts/pack.ts [--out <dir>]      (default: ./.packs)
+ *   node scripts/pack.ts [--out <dir>] [--keep-dist]      (default out: ./.packs)
  *
  * Prints one JSON line: `{ "<package name>": { "file": <tarball path>, "size": <bytes>, "unpackedSize": <bytes>, "entryCount": <n> } }`.
  */
@@ -32,5 +34,8 @@ for (const p of PACKAGES) {
   const [info] = JSON.parse(json) as Array<{ name: string; filename: string; size: number; unpackedSize: number; entryCount: number }>
   if (info === undefined) throw new Error(`npm pack printed nothing for ${p}`)
   result[info.name] = { file: path.join(out, info.filename), size: info.size, unpackedSize: info.unpackedSize, entryCount: info.entryCount }
+}
+if (!process.argv.includes("--keep-dist")) {
+  for (const p of PACKAGES) fs.rmSync(path.join(ROOT, "packages", p, "dist"), { recursive: true, force: true })
 }
 console.log(JSON.stringify(result))

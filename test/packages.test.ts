@@ -14,7 +14,7 @@ const PACKAGES = ["core", "platform-node", "platform-bun", "codegen"]
 interface Manifest {
   readonly name: string
   readonly type?: string
-  readonly sideEffects?: boolean
+  readonly sideEffects?: boolean | ReadonlyArray<string>
   readonly engines?: Record<string, string>
   readonly files?: ReadonlyArray<string>
   readonly exports: Record<string, unknown>
@@ -44,7 +44,8 @@ describe.each(PACKAGES)("packages/%s/package.json", (p) => {
 
   it("is an ESM package without side effects, with engines and a files whitelist (no tests)", () => {
     expect(pkg.type).toBe("module")
-    expect(pkg.sideEffects).toBe(false)
+    // the plugin's entry point runs the plugin when imported; every library module is pure
+    expect(pkg.sideEffects).toEqual(p === "codegen" ? ["./bin/protoc-gen-connect-effect.js", "./dist/main.js", "./src/main.ts"] : false)
     expect(pkg.engines?.node).toMatch(/^>=\d+/)
     expect(pkg.files?.some((f) => f.startsWith("test"))).toBe(false)
     expect(pkg.files).toContain("dist/**/*.js")

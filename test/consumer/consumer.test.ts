@@ -425,9 +425,18 @@ describe("in a browser", () => {
       await tab.goto(`http://127.0.0.1:${(page.address() as { port: number }).port}/`)
       await tab.waitForFunction(() => typeof (globalThis as { runCalls?: unknown }).runCalls === "function", undefined, { timeout: 30_000 })
       // the RPC server is another origin (another port): CORS is exercised
-      const summary = await tab.evaluate((url) => (globalThis as unknown as { runCalls: (u: string) => Promise<unknown> }).runCalls(url), server.url)
+      // every kind: a browser sends a request body in one piece, so client streams and bidi are
+      // half duplex (the finite request stream is sent once it ends)
+      const kinds = ["unary", "error", "serverStream", "clientStream", "bidi"]
+      const summary = await tab.evaluate(
+        ([url, k]) => (globalThis as unknown as { runCalls: (u: string, k: Array<string>) => Promise<unknown> }).runCalls(url!, k as Array<string>),
+        [server.url, kinds] as const
+      ) as Record<string, Record<string, unknown>>
       expect(errors).toEqual([])
-      expect(summary).toBeTruthy()
+      // runCalls checked every answer; the server saw each protocol, GET for Connect's NO_SIDE_EFFECTS call
+      expect(summary.connect).toMatchObject({ protocol: "connect", unary: { httpMethod: "GET" }, error: { code: "not_found" } })
+      expect(summary["grpc-web"]).toMatchObject({ protocol: "grpc_web", unary: { httpMethod: "POST" }, error: { code: "not_found" } })
+      for (const p of ["connect", "grpc-web"]) expect(Object.keys(summary[p]!)).toEqual(expect.arrayContaining(kinds))
     } finally {
       await browser.close()
       await server.stop()

@@ -22,6 +22,9 @@ export const bundle = (entryPoint: string): Effect.Effect<string, PageError> =>
         bundle: true,
         format: "esm",
         platform: "browser",
+        // this repository runs the packages from their sources (see .npmrc); an app that installed
+        // them from npm leaves this out and gets their compiled dist/
+        conditions: ["@connect-effect/source"],
         target: "es2022",
         write: false,
         logLevel: "silent",

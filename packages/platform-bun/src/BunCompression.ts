@@ -7,23 +7,11 @@
  */
 import * as zlib from "node:zlib"
 import { kMaxLength } from "node:buffer"
-import type * as Layer from "effect/Layer"
-import type { Compression } from "@connect-effect/core/Compression"
 import * as ZlibCompression from "@connect-effect/core/ZlibCompression"
 
-const compressions = ZlibCompression.make(zlib, { maxOutputLength: kMaxLength })
-
-/** `gzip` (zlib level 6). */
-export const gzip: Compression = compressions.gzip
-
-/** `br` (brotli quality 5). */
-export const brotli: Compression = compressions.brotli
-
-/** `zstd` (level 3, windows up to 8 MiB); fails with `unimplemented` when Bun's zlib has no zstd. */
-export const zstd: Compression = compressions.zstd
-
-/** Every compression offered, in order of preference: `gzip`, `br`, then `zstd` when available. */
-export const all: ReadonlyArray<Compression> = compressions.all
-
-/** Sets the `Compressions` reference of core to {@link all}. */
-export const layer: Layer.Layer<never> = compressions.layer
+/**
+ * `gzip` (zlib level 6), `brotli` (`br`, quality 5), `zstd` (level 3, windows up to 8 MiB, frames
+ * checked before decoding), `all` of them in order of preference (zstd only where the zlib has
+ * it), and `layer`, which sets core's `Compressions` reference to `all` (see `ZlibCompression`).
+ */
+export const { gzip, brotli, zstd, all, layer } = ZlibCompression.make(zlib, { maxOutputLength: kMaxLength })

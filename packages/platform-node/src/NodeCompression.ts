@@ -8,29 +8,11 @@
  */
 import * as zlib from "node:zlib"
 import { kMaxLength } from "node:buffer"
-import type * as Layer from "effect/Layer"
-import type { Compression } from "@connect-effect/core/Compression"
 import * as ZlibCompression from "@connect-effect/core/ZlibCompression"
 
-const compressions = ZlibCompression.make(zlib, { maxOutputLength: kMaxLength })
-
-/** `gzip` (zlib level 6). */
-export const gzip: Compression = compressions.gzip
-
-/** `br` (brotli quality 5, a good speed/ratio trade-off for RPC payloads). */
-export const brotli: Compression = compressions.brotli
-
 /**
- * `zstd` (level 3). Node's zstd decoder returns what it decoded so far, without an error, when
- * the input ends inside a frame: the frame structure is checked first, so a truncated message is
- * `invalid_argument` rather than silently shorter. Frames may ask for a window of at most 8 MiB
- * (as for zstd in HTTP, RFC 9659); a larger one would make the decoder reserve up to 128 MiB and
- * is refused with `resource_exhausted`.
+ * `gzip` (zlib level 6), `brotli` (`br`, quality 5), `zstd` (level 3, windows up to 8 MiB, frames
+ * checked before decoding), `all` of them in order of preference (zstd only where the zlib has
+ * it), and `layer`, which sets core's `Compressions` reference to `all` (see `ZlibCompression`).
  */
-export const zstd: Compression = compressions.zstd
-
-/** Every compression offered, in order of preference: `gzip`, `br`, `zstd`. */
-export const all: ReadonlyArray<Compression> = compressions.all
-
-/** Sets the `Compressions` reference of core to {@link all}. */
-export const layer: Layer.Layer<never> = compressions.layer
+export const { gzip, brotli, zstd, all, layer } = ZlibCompression.make(zlib, { maxOutputLength: kMaxLength })
