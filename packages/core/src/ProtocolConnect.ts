@@ -28,7 +28,7 @@ import * as Server from "./internal/server.ts"
 import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 import { addUserHeaders } from "./internal/server.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
-import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
+import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./internal/messages.ts"
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = "1"
@@ -551,12 +551,18 @@ export const unaryCall = (
               }
             })()
             if ("error" in compression) return Effect.fail(compression.error!)
-            const readLimit = compression.ok === undefined ? config.readMaxBytes : Infinity
-            const body = response.readAll !== undefined ? response.readAll(readLimit) : readAll(response.body, readLimit)
+            // a compressed body may be a little larger than its message (incompressible bytes): some
+            // room, but never unbounded; what it inflates to is bounded by readMaxBytes too, error
+            // bodies included (a bomb in an error response must not exhaust the client)
+            const readLimit = compression.ok === undefined ? config.readMaxBytes : config.readMaxBytes + 64 * 1024
+            const body = namingReadMax(
+              response.readAll !== undefined ? response.readAll(readLimit) : readAll(response.body, readLimit),
+              config.readMaxBytes
+            )
             return Effect.flatMap(body, (raw) => {
               const decompressed = compression.ok === undefined
                 ? Effect.succeed(raw)
-                : compression.ok.decompress(raw, response.status === 200 ? config.readMaxBytes : Infinity)
+                : compression.ok.decompress(raw, config.readMaxBytes)
               return Effect.flatMap(decompressed, (bytes) => {
                 options?.onTrailers?.(trailers)
                 if (response.status !== 200) {

@@ -27,7 +27,7 @@ import type { TransportShape } from "./Transport.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
 import { acceptEncodingOf, isProtocolHeader, parseList } from "./internal/headers.ts"
-import { decodeMessage, encodeMessage, tryEffect } from "./internal/messages.ts"
+import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./internal/messages.ts"
 import * as Server from "./internal/server.ts"
 import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 
@@ -606,9 +606,12 @@ const readUnaryResponse = (
   options: CallOptions | undefined
 ): Effect.Effect<unknown, ConnectError.ConnectError> => {
   const headers = response.headers
-  // one message, a gRPC-Web trailer frame, and some room
+  // one message, a gRPC-Web trailer frame, and some room (errors name readMaxBytes, not this)
   const limit = config.readMaxBytes + 5 + 64 * 1024
-  const body = response.readAll !== undefined ? response.readAll(limit) : readAll(response.body, limit)
+  const body = namingReadMax(
+    response.readAll !== undefined ? response.readAll(limit) : readAll(response.body, limit),
+    config.readMaxBytes
+  )
   return Effect.flatMap(body, (bytes) => {
     const parser = new Envelope.Parser(config.readMaxBytes)
     const envelopes: Array<Envelope.Envelope> = []

@@ -62,11 +62,36 @@ export interface Options {
   readonly tls?: TlsOptions | undefined
   /** How long shutdown waits for in-flight requests before interrupting them (default 5000). */
   readonly gracePeriodMs?: number | undefined
-  /** Largest request header block in bytes, for both protocols (default 16 KiB). */
+  /**
+   * Largest request header block in bytes, for both protocols (default 16 KiB). HTTP/1.1: a
+   * larger one is answered 431 and the connection closed. HTTP/2: announced as
+   * SETTINGS_MAX_HEADER_LIST_SIZE (name + value + 32 per field); a larger list is refused with
+   * RST_STREAM(ENHANCE_YOUR_CALM) on its stream only. Past nghttp2's fixed ceilings the whole
+   * connection ends whatever this limit: a single name or value over 65536 bytes
+   * (GOAWAY(COMPRESSION_ERROR)), a block in more than 9 frames, i.e. over 144 KiB of HPACK in
+   * 16 KiB frames (GOAWAY(ENHANCE_YOUR_CALM)).
+   */
   readonly maxHeaderSize?: number | undefined
   /** HTTP/1.1 keep-alive idle timeout (default 65000 ms: longer than the idle timeouts of common clients and proxies, so they close first). */
   readonly keepAliveTimeoutMs?: number | undefined
-  /** Time a new connection may take to send its first bytes / request headers (default 60000 ms). */
+  /**
+   * HTTP/2 (h2c and TLS): an idle session — no open stream — is closed after this long with
+   * GOAWAY(NO_ERROR), then its socket (default: `keepAliveTimeoutMs`, so 65000 ms, one idle
+   * timeout for both protocols as Go's `http.Server.IdleTimeout`; `0` keeps idle sessions open,
+   * as grpc-go's default `MaxConnectionIdle`). Idle means no stream, not a quiet socket: a
+   * session holding a long-lived stream that sends nothing stays open, one kept up only by
+   * PINGs does not. Checked by one sweep per server every 1/8 of the timeout (at most 1 s), so
+   * it fires up to two sweeps late. Clients see a graceful close and reconnect on their next call.
+   */
+  readonly http2IdleTimeoutMs?: number | undefined
+  /**
+   * Time a new connection may take to send its first bytes (TLS: to complete its handshake), and
+   * an HTTP/1.1 request — the first on a connection and every later keep-alive one — to complete
+   * its header block, counted from its first byte (default 60000 ms). Past it the server answers
+   * `408` and closes the connection (a silent cleartext connection in `"auto"` mode is just
+   * closed). Checked by Node's own sweep every 1/8 of the timeout (at most 1 s), so it fires up
+   * to one sweep late.
+   */
   readonly headersTimeoutMs?: number | undefined
   /**
    * Time a client has to send a whole request body, counted from the request headers, while the
@@ -157,6 +182,99 @@ const requestTimeout = (ms: number) =>
 /** After a request timeout, the handler's time to answer before the exchange is cut. */
 const CUT_AFTER_MS = 1000
 
+/** A complete HTTP/1.1 error answer with a short text body (as Go's net/http writes them). */
+const errorAnswer = (status: string): Buffer =>
+  Buffer.from(
+    `HTTP/1.1 ${status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${status.length}\r\nconnection: close\r\n\r\n${status}`,
+    "latin1"
+  )
+const BAD_REQUEST = errorAnswer("400 Bad Request")
+const REQUEST_TIMEOUT = errorAnswer("408 Request Timeout")
+const PAYLOAD_TOO_LARGE = errorAnswer("413 Payload Too Large")
+const HEADERS_TOO_LARGE = errorAnswer("431 Request Header Fields Too Large")
+/** Connections already answered by {@link onClientError} (the parser keeps failing on later bytes). */
+const answered = new WeakSet<object>()
+
+/**
+ * The HTTP/1.1 server's `clientError`: a request it could not parse (400; 431 for a header block
+ * over `maxHeaderSize`, 413 for oversized chunk extensions) or whose headers did not arrive within
+ * `headersTimeoutMs` (408). Answers as Node does by default, then closes; never over a response
+ * that has started, nor to a socket that is gone (destroyed at once then). A bad request
+ * pipelined behind requests still being answered is answered after them (as Go does); a header
+ * timeout there closes at once (the late header block must not start a request).
+ */
+const onClientError = (err: NodeJS.ErrnoException, socket: import("node:stream").Duplex): void => {
+  if (answered.has(socket)) return
+  const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+  const inFlight = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage
+  // with a response in flight, the error is in its request's body, or in a request pipelined behind
+  const pipelined = inFlight != null && inFlight.req.complete
+  if (err.code === "ECONNRESET" || !socket.writable || (inFlight != null && (timeout || (!pipelined && inFlight.headersSent)))) {
+    socket.destroy()
+    return
+  }
+  answered.add(socket)
+  const answer = timeout
+    ? REQUEST_TIMEOUT
+    : err.code === "HPE_HEADER_OVERFLOW"
+    ? HEADERS_TOO_LARGE
+    : err.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+    ? PAYLOAD_TOO_LARGE
+    : BAD_REQUEST
+  if (pipelined) answerWhenIdle(socket, answer)
+  else answerAndClose(socket, answer, timeout)
+}
+
+/** Waits for the responses in flight on `socket` (Node assigns the next one on 'finish'), then answers. */
+const answerWhenIdle = (socket: import("node:stream").Duplex, answer: Buffer): void => {
+  const inFlight = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage
+  if (inFlight != null) inFlight.once("finish", () => answerWhenIdle(socket, answer))
+  else if (socket.writable) answerAndClose(socket, answer, false)
+  else socket.destroy()
+}
+
+/**
+ * Writes `answer` and closes our side. After a parse error the connection stays half-open, reading
+ * (and discarding) for at most {@link CUT_AFTER_MS}, so that unread bytes do not turn the close into
+ * a reset that loses the answer; after a timeout it is destroyed once the answer is written.
+ */
+const answerAndClose = (socket: import("node:stream").Duplex, answer: Buffer, timeout: boolean): void => {
+  socket.end(answer, timeout ? () => socket.destroy() : undefined)
+  setTimeout(() => socket.destroy(), CUT_AFTER_MS).unref()
+}
+
+/**
+ * HTTP/2: the size of a request header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (name +
+ * value + 32 per field; Node's header strings are latin1, one char per byte). nghttp2 applies
+ * the limit we announce only to streams opened after the client acknowledged our SETTINGS,
+ * and clients (curl, Go, browsers) send their first request before that: those streams are
+ * checked here.
+ */
+const headerListSize = (rawHeaders: ReadonlyArray<string>): number => {
+  let size = 0
+  for (let i = 0; i < rawHeaders.length; i++) size += rawHeaders[i]!.length
+  return size + (rawHeaders.length >> 1) * 32
+}
+
+/** nghttp2's fatal error for a header block in more than 8 CONTINUATION frames (CVE-2024-28182). */
+const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905
+
+/**
+ * A header block in more CONTINUATION frames than nghttp2 accepts (8, fixed: Node exposes no
+ * option) is a fatal session error, which Node turns into GOAWAY(INTERNAL_ERROR): send
+ * ENHANCE_YOUR_CALM instead, so that the client learns it sent too much, not that the server
+ * broke. Node reports binding errors through `session.destroy(error)`, hence the wrapper.
+ */
+const calmOnContinuationFlood = (session: http2.ServerHttp2Session): void => {
+  const destroy = session.destroy
+  session.destroy = function(this: http2.ServerHttp2Session, error?: Error, code?: number) {
+    if (code === undefined && (error as { errno?: unknown } | undefined)?.errno === NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+      code = http2.constants.NGHTTP2_ENHANCE_YOUR_CALM
+    }
+    return destroy.call(this, error, code)
+  }
+}
+
 const isEmpty = (headers: Headers): boolean => {
   for (const _ of headers.keys()) return false
   return true
@@ -183,6 +301,67 @@ interface State {
   readonly sweepPeriodMs: number
   /** Sweeps after which an armed exchange has certainly waited `requestTimeoutMs`. */
   readonly sweepsPerTimeout: number
+  /** HTTP/2 sessions without open streams, oldest idle first (while `http2IdleTimeoutMs` > 0). */
+  readonly idleSessions: Set<SessionActivity>
+  /** The interval that sweeps `idleSessions`, while it is not empty. */
+  idleSweeper: ReturnType<typeof setInterval> | undefined
+  /** Idle sweeps so far (the clock of `SessionActivity.closeAtSweep`). */
+  idleSweeps: number
+  readonly idleSweepPeriodMs: number
+  /** Idle sweeps after which a session has certainly been idle for `http2IdleTimeoutMs`. */
+  readonly idleSweepsPerTimeout: number
+}
+
+/** Streams open on one HTTP/2 session, for its idle timeout. */
+interface SessionActivity {
+  readonly session: http2.ServerHttp2Session
+  /** Open streams: the session is idle at 0. */
+  streams: number
+  /** The idle sweep at which the session, still without a stream, is closed. */
+  closeAtSweep: number
+}
+
+/** Where a session keeps its {@link SessionActivity} (absent when the idle timeout is off). */
+const ACTIVITY = Symbol("activity")
+
+/** The session of `stream` opened it: not idle any more. */
+const streamOpened = (state: State, stream: http2.ServerHttp2Stream): SessionActivity | undefined => {
+  const activity = (stream.session as { [ACTIVITY]?: SessionActivity } | undefined)?.[ACTIVITY]
+  if (activity !== undefined && activity.streams++ === 0) state.idleSessions.delete(activity)
+  return activity
+}
+
+const streamClosed = (state: State, activity: SessionActivity): void => {
+  if (--activity.streams === 0 && !activity.session.closed) sessionIdle(state, activity)
+}
+
+/**
+ * A session has no open stream: it is closed with GOAWAY(NO_ERROR) unless a stream opens within
+ * `http2IdleTimeoutMs`. Counted in streams, not socket activity: Node's `session.setTimeout`
+ * would close a session holding a quiet long-lived stream and spare one kept up by PINGs. One
+ * interval per server sweeps the idle sessions, only while there are some; it stops at the
+ * first one not yet due, as they are in the order they became idle.
+ */
+const sessionIdle = (state: State, activity: SessionActivity): void => {
+  activity.closeAtSweep = state.idleSweeps + state.idleSweepsPerTimeout
+  state.idleSessions.add(activity)
+  if (state.idleSweeper === undefined) {
+    state.idleSweeper = setInterval(() => sweepIdle(state), state.idleSweepPeriodMs).unref()
+  }
+}
+
+const sweepIdle = (state: State): void => {
+  const n = ++state.idleSweeps
+  for (const activity of state.idleSessions) {
+    if (activity.closeAtSweep > n) break
+    state.idleSessions.delete(activity)
+    const session = activity.session
+    if (!session.closed && !session.destroyed) session.close()
+  }
+  if (state.idleSessions.size === 0 && state.idleSweeper !== undefined) {
+    clearInterval(state.idleSweeper)
+    state.idleSweeper = undefined
+  }
 }
 
 const exchangeDone = (state: State): void => {
@@ -534,7 +713,11 @@ const handleHttp2 = (
     }
   }
   const request = new NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex)
-  stream.on("close", () => onExchangeClose(state, ex))
+  const activity = streamOpened(state, stream)
+  stream.on("close", () => {
+    onExchangeClose(state, ex)
+    if (activity !== undefined) streamClosed(state, activity)
+  })
   requestTimer(state, stream, ex, () => {
     reader.fail(requestTimeout(state.requestTimeoutMs))
     setTimeout(() => {
@@ -564,6 +747,8 @@ export const make = <R>(
     const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024
     const requestTimeoutMs = options.requestTimeoutMs ?? 300_000
     const sweepPeriodMs = Math.min(1000, Math.max(10, Math.floor(requestTimeoutMs / 8)))
+    const http2IdleTimeoutMs = options.http2IdleTimeoutMs ?? options.keepAliveTimeoutMs ?? 65_000
+    const idleSweepPeriodMs = Math.min(1000, Math.max(10, Math.floor(http2IdleTimeoutMs / 8)))
     const state: State = {
       closing: false,
       inflight: 0,
@@ -577,7 +762,12 @@ export const make = <R>(
       sweeper: undefined,
       sweeps: 0,
       sweepPeriodMs,
-      sweepsPerTimeout: Math.ceil(requestTimeoutMs / sweepPeriodMs) + 1
+      sweepsPerTimeout: Math.ceil(requestTimeoutMs / sweepPeriodMs) + 1,
+      idleSessions: new Set(),
+      idleSweeper: undefined,
+      idleSweeps: 0,
+      idleSweepPeriodMs,
+      idleSweepsPerTimeout: Math.ceil(http2IdleTimeoutMs / idleSweepPeriodMs) + 1
     }
     /** Open connections (for TLS: the raw socket until the handshake completes, then the TLS socket). */
     const sockets = new Set<net.Socket>()
@@ -588,18 +778,20 @@ export const make = <R>(
 
     const h1 = http.createServer({
       maxHeaderSize,
+      // bodies have their own timeout (requestTimeoutMs, counted from the headers, answered 504)
       requestTimeout: 0,
       headersTimeout: headersTimeoutMs,
+      // Node checks every connection's header deadline in one sweep per server, every 30 s by
+      // default: here every 1/8 of the timeout (at most 1 s), so it fires at most that late
+      connectionsCheckingInterval: headersTimeoutMs > 0 ? Math.min(1000, Math.max(10, Math.floor(headersTimeoutMs / 8))) : 30_000,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000
     }, (req, res) => handleHttp1(state, handler, req, res))
-    h1.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-      // an oversized header block is answered 431 (as Node does by default), anything else dropped
-      const busy = (socket as { _httpMessage?: unknown })._httpMessage != null // a response is being written
-      if (err.code === "HPE_HEADER_OVERFLOW" && socket.writable && !busy) {
-        socket.end("HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
-        setTimeout(() => socket.destroy(), CUT_AFTER_MS).unref()
-      } else socket.destroy()
-    })
+    h1.on("clientError", onClientError)
+    // h1 never listens (connections are handed to it), and Node starts tracking connections and
+    // the sweep that enforces headersTimeout on 'listening' (without it, a client trickling its
+    // header bytes holds a connection forever): start them as listen() would. Stopped by
+    // h1.close() when the server has shut down.
+    h1.emit("listening")
 
     const h2 = http2.createServer({
       maxHeaderListPairs: 256,
@@ -611,11 +803,29 @@ export const make = <R>(
       },
       ...(options.http2MaxSessionMemory !== undefined ? { maxSessionMemory: options.http2MaxSessionMemory } : {})
     })
-    h2.on("stream", (stream, headers) => handleHttp2(state, handler, stream, headers))
+    /** The SETTINGS_MAX_HEADER_LIST_SIZE announced to HTTP/2 clients. */
+    const maxHeaderListSize = options.http2Settings?.maxHeaderListSize ?? maxHeaderSize
+    h2.on("stream", (stream, headers, _flags, rawHeaders) => {
+      if (headerListSize(rawHeaders) > maxHeaderListSize) {
+        // refused as nghttp2 refuses it once our SETTINGS are acknowledged: this stream only,
+        // RST_STREAM(ENHANCE_YOUR_CALM), the handler never runs
+        stream.on("error", noop)
+        stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
+      } else handleHttp2(state, handler, stream, headers)
+    })
     h2.on("session", (session: http2.ServerHttp2Session) => {
       sessions.add(session)
+      calmOnContinuationFlood(session)
       session.on("error", noop)
-      session.once("close", () => sessions.delete(session))
+      if (http2IdleTimeoutMs > 0 && !state.closing) {
+        const activity: SessionActivity = { session, streams: 0, closeAtSweep: 0 }
+        ;(session as { [ACTIVITY]?: SessionActivity })[ACTIVITY] = activity
+        sessionIdle(state, activity)
+        session.once("close", () => {
+          sessions.delete(session)
+          state.idleSessions.delete(activity)
+        })
+      } else session.once("close", () => sessions.delete(session))
       if (state.closing) session.close()
     })
     h2.on("sessionError", noop)
@@ -632,12 +842,14 @@ export const make = <R>(
 
     const sniff = (socket: net.Socket) => {
       let seen: Buffer | undefined
+      // one deadline from the accept, not an inactivity timer: a client dripping the preface a
+      // byte at a time must not hold the connection longer than headersTimeoutMs
+      const timer = headersTimeoutMs > 0 ? setTimeout(() => socket.destroy(), headersTimeoutMs).unref() : undefined
       const cleanup = () => {
         socket.removeListener("data", onData)
-        socket.removeListener("timeout", onTimeout)
-        socket.setTimeout(0)
+        socket.removeListener("close", cleanup)
+        clearTimeout(timer)
       }
-      const onTimeout = () => socket.destroy()
       const onData = (chunk: Buffer) => {
         const buf: Buffer = seen === undefined ? chunk : Buffer.concat([seen, chunk])
         const n = Math.min(buf.length, PREFACE.length)
@@ -657,8 +869,7 @@ export const make = <R>(
           socket.resume()
         }
       }
-      socket.setTimeout(headersTimeoutMs)
-      socket.on("timeout", onTimeout)
+      socket.once("close", cleanup)
       socket.on("data", onData)
     }
 
@@ -721,6 +932,7 @@ export const make = <R>(
 
     const listen = Effect.callback<Info, ServeError>((resume) => {
       const onError = (error: Error) => {
+        h1.close()
         resume(Effect.fail(new ServeError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`, cause: error })))
       }
       server.once("error", onError)
@@ -748,6 +960,8 @@ export const make = <R>(
         if (graceTimer !== undefined) clearTimeout(graceTimer)
         if (forceTimer !== undefined) clearTimeout(forceTimer)
         state.onIdle = undefined
+        // stops the header-timeout sweep started by h1.emit("listening")
+        h1.close()
         resume(Effect.void)
       }
       server.close(() => finish())

@@ -41,8 +41,7 @@ const post = (url: string, body: ClientRequest["body"]) =>
     return { status: res.status, headers: res.headers, text, trailers }
   })).pipe(Effect.timeout("5 seconds"))
 
-const hasOpenssl = Certs.hasOpenssl()
-const certs = hasOpenssl ? Certs.generate() : undefined!
+const certs = Certs.generate()
 
 const clients = (tls: NodeHttpTransport.TlsOptions) =>
   [
@@ -50,7 +49,7 @@ const clients = (tls: NodeHttpTransport.TlsOptions) =>
     ["http/2", "2", NodeHttpTransport.layerHttp2({ tls })]
   ] as ReadonlyArray<readonly [string, "1.1" | "2", Layer.Layer<HttpTransport>]>
 
-describe.skipIf(!hasOpenssl)("TLS", () => {
+describe("TLS", () => {
   const serverTls = () => ({ cert: certs.serverCert, key: certs.serverKey })
 
   for (const [name, version, client] of clients({ get ca() { return certs.ca } })) {

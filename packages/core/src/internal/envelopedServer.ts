@@ -6,7 +6,7 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "../Http.ts"
-import { decodeMessage, encodeMessage, tryEffect } from "./messages.ts"
+import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./messages.ts"
 import * as Server from "./server.ts"
 
 /** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
@@ -175,10 +175,7 @@ const readSingle = (
 
 /** The whole body of a single-message call: one envelope header plus at most `readMaxBytes`. */
 const readBody = (request: ServerRequest, readMaxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
-  Effect.mapError(request.readAll(readMaxBytes + 5), (e) =>
-    e.code === "resource_exhausted"
-      ? ConnectError.make("resource_exhausted", `message is larger than configured max ${readMaxBytes} bytes`)
-      : e)
+  namingReadMax(request.readAll(readMaxBytes + 5), readMaxBytes)
 
 const truncated = (pending: number) =>
   ConnectError.make("invalid_argument", `protocol error: incomplete envelope: stream ended with ${pending} unread bytes`)

@@ -28,6 +28,20 @@ export const encodeMessage = (codec: Codec, schema: DescMessage, message: unknow
   return bytes
 }
 
+/**
+ * A whole body read with room for framing past `readMaxBytes` (an envelope header, a gRPC-Web
+ * trailer frame): when it is too large, the error names the configured `readMaxBytes`, never
+ * the read limit with its headroom.
+ */
+export const namingReadMax = (
+  read: Effect.Effect<Uint8Array, ConnectError.ConnectError>,
+  readMaxBytes: number
+): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  Effect.mapError(read, (e) =>
+    e.code === "resource_exhausted"
+      ? ConnectError.make("resource_exhausted", `message is larger than configured max ${readMaxBytes} bytes`)
+      : e)
+
 /** Runs a throwing function, failing with its ConnectError (others become `internal`). */
 export const tryEffect = <A>(f: () => A): Effect.Effect<A, ConnectError.ConnectError> =>
   Effect.suspend(() => {
