@@ -221,6 +221,30 @@ describe("HTTP/1.1 header timeout (slowloris)", () => {
   })
 })
 
+describe("HTTP/1.1 keep-alive idle timeout", () => {
+  it("a keep-alive connection left idle after its answer is closed by the server after keepAliveTimeoutMs", async () => {
+    const KEEP_ALIVE_MS = 1000
+    const idle = await start({ keepAliveTimeoutMs: KEEP_ALIVE_MS })
+    const c = connectPlain(idle)
+    await c.ready
+    const body = JSON.stringify({ sentence: "once" })
+    c.socket.write(
+      `POST ${SAY} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+    )
+    const answer = JSON.stringify({ sentence: "echo: once" })
+    for (let i = 0; i < 100 && !c.received().endsWith(answer); i++) await sleep(20)
+    const answeredAt = performance.now()
+    expect(c.received()).toMatch(/^HTTP\/1\.1 200 /)
+    expect(c.received()).toMatch(/keep-alive: timeout=1\b/i)
+    const closedAt = await withTimeout(c.closed, KEEP_ALIVE_MS + 3000, "idle keep-alive close")
+    // Node closes an idle keep-alive socket after keepAliveTimeout plus its 1 s buffer at most
+    expect(closedAt - answeredAt).toBeGreaterThanOrEqual(KEEP_ALIVE_MS - 50)
+    expect(closedAt - answeredAt).toBeLessThan(KEEP_ALIVE_MS + 1500)
+    expect(c.serverEnded()).toBe(true)
+    expect(await connectionsDropTo(idle, 0)).toBe(0)
+  }, 10_000)
+})
+
 describe("the first bytes of a connection (HTTP/1.1 or the HTTP/2 preface, sniffed)", () => {
   it("a connection dripping the HTTP/2 preface a byte at a time is closed within headersTimeoutMs of its accept", async () => {
     const c = connectPlain(plain)

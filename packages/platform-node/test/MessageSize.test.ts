@@ -59,6 +59,9 @@ const varintSize = (n: number) => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 
 
 let scope: Scope.Closeable
 let baseUrl = ""
+/** A server whose writeMaxBytes is SERVER_WRITE_MAX. */
+let smallWriteUrl = ""
+const SERVER_WRITE_MAX = 1000
 
 beforeAll(async () => {
   scope = Effect.runSync(Scope.make())
@@ -66,6 +69,13 @@ beforeAll(async () => {
     Layer.buildWithScope(NodeServer.layerRouter(Router.service(Router.empty, ElizaService, handlers), { port: 0 }), scope)
   )
   baseUrl = Context.get(ctx, NodeServer.NodeServer).url
+  const small = await Effect.runPromise(
+    Layer.buildWithScope(
+      NodeServer.layerRouter(Router.service(Router.empty, ElizaService, handlers), { port: 0, writeMaxBytes: SERVER_WRITE_MAX }),
+      scope
+    )
+  )
+  smallWriteUrl = Context.get(small, NodeServer.NodeServer).url
 })
 afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
@@ -83,9 +93,10 @@ const kinds: ReadonlyArray<{ protocol: Protocol; httpVersion: "1.1" | "2" }> = [
 const say = (
   kind: { protocol: Protocol; httpVersion: "1.1" | "2" },
   sentence: string,
-  options: { readMaxBytes?: number; writeMaxBytes?: number } = {}
+  options: { readMaxBytes?: number; writeMaxBytes?: number } = {},
+  url: string = baseUrl
 ): Promise<string | ConnectError.ConnectError> => {
-  const transportOptions = { baseUrl, httpVersion: kind.httpVersion, ...options }
+  const transportOptions = { baseUrl: url, httpVersion: kind.httpVersion, ...options }
   const transport = kind.protocol === "grpc"
     ? NodeTransport.layerGrpc(transportOptions)
     : kind.protocol === "grpc-web"
@@ -132,6 +143,16 @@ describe("readMaxBytes on the client", () => {
       expectTooLarge(await say(kind, `reply:${atLimit + 1}`, options), CLIENT_MAX)
       // far past the limit, beyond any read headroom (a gRPC-Web trailer frame, 64 KiB)
       expectTooLarge(await say(kind, `reply:${200_000}`, options), CLIENT_MAX)
+    })
+  }
+})
+
+describe("writeMaxBytes on the server", () => {
+  for (const kind of kinds) {
+    it(`${kind.protocol} over HTTP/${kind.httpVersion}: a response of exactly writeMaxBytes is sent, a larger one fails the call with resource_exhausted naming the limit`, async () => {
+      const atLimit = sentenceFor(SERVER_WRITE_MAX)
+      expect(await say(kind, `reply:${atLimit}`, {}, smallWriteUrl)).toBe(noise(atLimit))
+      expectTooLarge(await say(kind, `reply:${atLimit + 1}`, {}, smallWriteUrl), SERVER_WRITE_MAX)
     })
   }
 })

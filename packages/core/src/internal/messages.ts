@@ -23,7 +23,7 @@ export const encodeMessage = (codec: Codec, schema: DescMessage, message: unknow
     throw ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
   }
   if (bytes.byteLength > writeMaxBytes) {
-    throw ConnectError.make("resource_exhausted", `message size ${bytes.byteLength} exceeds sendMaxBytes ${writeMaxBytes}`)
+    throw ConnectError.make("resource_exhausted", `message size ${bytes.byteLength} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
   }
   return bytes
 }
