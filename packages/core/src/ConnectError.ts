@@ -5,7 +5,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Code from "./Code.ts"
-import type { HeadersInput } from "./Http.ts"
+import type { HeadersInput } from "./internal/headersInput.ts"
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 

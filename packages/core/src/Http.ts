@@ -13,10 +13,10 @@ import type { ConnectError } from "./ConnectError.ts"
 
 /**
  * Headers as a caller may give them: a `Headers`, `[name, value]` pairs or a record — the
- * shapes `new Headers(init)` takes. Declared here (rather than the DOM's `HeadersInit`) so that
- * the library's types need neither the DOM lib nor @types/node.
+ * shapes `new Headers(init)` takes (the library's own type instead of the DOM's `HeadersInit`,
+ * so that its declarations need neither the DOM lib nor @types/node).
  */
-export type HeadersInput = Headers | Array<[string, string]> | Record<string, string>
+export type { HeadersInput } from "./internal/headersInput.ts"
 
 /**
  * An incoming request as the router sees it. `headers` are lower-cased web `Headers`
