@@ -18,7 +18,7 @@ const single = <E>(responses: Stream.Stream<unknown, E>): Effect.Effect<unknown,
     if (all.length === 1) return Effect.succeed(all[0])
     return Effect.fail(
       ConnectError.make(
-        all.length === 0 ? "unimplemented" : "unimplemented",
+        "unimplemented",
         all.length === 0
           ? "protocol error: missing response message"
           : "protocol error: received more than one response message"

@@ -14,7 +14,7 @@ import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
 import type { HttpTransport } from "./Http.ts"
-import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
+import type { ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
 import * as Code from "./Code.ts"
 import type { Codec } from "./Codec.ts"
@@ -23,12 +23,13 @@ import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import { acceptEncodingOf, appendAll, parseList } from "./internal/headers.ts"
+import { appendAll } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
-import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
+import { type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
+import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
 import { addUserHeaders } from "./internal/server.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
-import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./internal/messages.ts"
+import { decodeMessage, readEnvelope, readEnvelopes, writePayload } from "./internal/pipeline.ts"
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = "1"
@@ -196,26 +197,7 @@ export const parseTimeout = (value: string | null): number | undefined => {
   return Number(value)
 }
 
-const unknownCompression = (name: string, supported: ReadonlyArray<Compression>) =>
-  ConnectError.make(
-    "unimplemented",
-    `unknown compression ${JSON.stringify(name)}: supported encodings are ${
-      supported.map((c) => c.name).join(", ") || "(none)"
-    }`
-  )
-
-const findCompression = (
-  name: string | null,
-  supported: ReadonlyArray<Compression>
-): Compression | undefined => {
-  if (name === null || name === "" || name === "identity") return undefined
-  const c = supported.find((s) => s.name === name)
-  if (c === undefined) throw unknownCompression(name, supported)
-  return c
-}
-
-const acceptEncodingValue = acceptEncodingOf
-
+// Connect reads an empty encoding header as `identity` (hence the `|| null` below), gRPC as a name.
 
 // -----------------------------------------------------------------------------
 // server
@@ -247,7 +229,7 @@ const unaryHeaders = (codecName: string, compression: Compression | undefined, c
   const h = new Headers()
   h.set("content-type", `application/${codecName}`)
   if (compression !== undefined) h.set("content-encoding", compression.name)
-  if (config.compressions.length > 0) h.set("accept-encoding", acceptEncodingValue(config.compressions))
+  setAcceptEncoding(h, "accept-encoding", config.compressions)
   return h
 }
 
@@ -259,7 +241,7 @@ const writeUnaryError = (
 ) => {
   const h = new Headers()
   h.set("content-type", "application/json")
-  if (config.compressions.length > 0) h.set("accept-encoding", acceptEncodingValue(config.compressions))
+  setAcceptEncoding(h, "accept-encoding", config.compressions)
   addUserHeaders(h, Server.sentHeaders(ctx))
   if (error.metadata !== undefined) addUserHeaders(h, error.metadata)
   Server.sentTrailers(ctx)?.forEach((v, k) => h.append(`trailer-${k}`, v))
@@ -301,7 +283,7 @@ const serveUnary = (
           throw ConnectError.make("invalid_argument", `unsupported message encoding ${JSON.stringify(encoding)}`)
         }
         codec = encoding === "proto" ? config.proto : config.json
-        requestCompression = findCompression(q.get("compression"), config.compressions)
+        requestCompression = findRequestCompression(q.get("compression") || null, config.compressions)
         const raw = q.get("message") ?? ""
         let bytes: Uint8Array
         if (q.get("base64") === "1") {
@@ -324,10 +306,10 @@ const serveUnary = (
       } else {
         checkProtocolVersion(request, config)
         codec = codecName === "proto" ? config.proto : config.json
-        requestCompression = findCompression(Server.requestHeader(request, "content-encoding"), config.compressions)
+        requestCompression = findRequestCompression(Server.requestHeader(request, "content-encoding") || null, config.compressions)
         bodyEffect = request.readAll(config.readMaxBytes)
       }
-      responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "accept-encoding")), config.compressions)
+      responseCompression = negotiate(Server.requestHeader(request, "accept-encoding"), config.compressions)
     } catch (e) {
       return Effect.fail(ConnectError.from(e, "internal"))
     }
@@ -352,25 +334,17 @@ const serveUnary = (
       // a client-streaming method cannot be called with the unary protocol (router prevents it)
       return Effect.fail(ConnectError.make("internal", "unexpected method kind for unary protocol"))
     })
-    return Effect.flatMap(Server.around(route, context, timeoutMs, work), (output) => {
-      let body: Uint8Array
-      try {
-        body = encodeMessage(codec, method.output, output, config.writeMaxBytes)
-      } catch (e) {
-        return Effect.fail(ConnectError.from(e, "internal"))
-      }
-      const compression = responseCompression !== undefined && body.byteLength >= config.compressMinBytes
-        ? responseCompression
-        : undefined
-      const send = (bytes: Uint8Array) =>
-        Effect.sync(() => {
-          const h = unaryHeaders(name, compression, config)
-          addUserHeaders(h, Server.sentHeaders(context))
-          Server.sentTrailers(context)?.forEach((v, k) => h.append(`trailer-${k}`, v))
-          writer.head(200, h, bytes)
-        })
-      return compression === undefined ? send(body) : Effect.flatMap(compression.compress(body), send)
-    })
+    const send = (bytes: Uint8Array, compression: Compression | undefined) =>
+      Effect.sync(() => {
+        const h = unaryHeaders(name, compression, config)
+        addUserHeaders(h, Server.sentHeaders(context))
+        Server.sentTrailers(context)?.forEach((v, k) => h.append(`trailer-${k}`, v))
+        writer.head(200, h, bytes)
+      })
+    return Effect.flatMap(
+      Server.around(route, context, timeoutMs, work),
+      (output) => writePayload(codec, method.output, output, responseCompression, config, send)
+    )
   })
   return Effect.catchCause(program, (cause) =>
     Effect.sync(() => writeUnaryError(writer, Server.errorFromCause(cause), ctx, config)))
@@ -391,7 +365,7 @@ const serveStream = (
     const h = new Headers()
     h.set("content-type", `application/connect+${codecName}`)
     if (responseCompression !== undefined) h.set("connect-content-encoding", responseCompression.name)
-    if (config.compressions.length > 0) h.set("connect-accept-encoding", acceptEncodingValue(config.compressions))
+    setAcceptEncoding(h, "connect-accept-encoding", config.compressions)
     return h
   }
   const finish = (
@@ -416,8 +390,8 @@ const serveStream = (
   try {
     checkProtocolVersion(request, config)
     timeoutMs = parseTimeout(Server.requestHeader(request, "connect-timeout-ms"))
-    responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "connect-accept-encoding")), config.compressions)
-    requestCompression = findCompression(Server.requestHeader(request, "connect-content-encoding"), config.compressions)
+    responseCompression = negotiate(Server.requestHeader(request, "connect-accept-encoding"), config.compressions)
+    requestCompression = findRequestCompression(Server.requestHeader(request, "connect-content-encoding") || null, config.compressions)
   } catch (e) {
     return finish(ConnectError.from(e, "internal"), undefined, false)
   }
@@ -459,19 +433,8 @@ export const allowsGet = (method: DescMethod): boolean =>
 // client
 // -----------------------------------------------------------------------------
 
-/** A resolved client configuration. */
-export interface ClientConfig {
-  readonly baseUrl: string
-  readonly codec: Codec
-  readonly useHttpGet: boolean
-  readonly compressions: ReadonlyArray<Compression>
-  readonly sendCompression: Compression | undefined
-  readonly compressMinBytes: number
-  readonly readMaxBytes: number
-  readonly writeMaxBytes: number
-  readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
-  readonly timeoutMs: number | undefined
-}
+/** A resolved client configuration (one type for every protocol). */
+export type { ClientConfig }
 
 const splitTrailers = (headers: Headers): { headers: Headers; trailers: Headers } => {
   const h = new Headers()
@@ -481,15 +444,6 @@ const splitTrailers = (headers: Headers): { headers: Headers; trailers: Headers 
     else h.append(key, value)
   })
   return { headers: h, trailers: t }
-}
-
-const clientCompression = (name: string | null, config: ClientConfig): Compression | undefined => {
-  if (name === null || name === "" || name === "identity") return undefined
-  const c = config.compressions.find((s) => s.name === name)
-  if (c === undefined) {
-    throw ConnectError.make("internal", `protocol error: server used unsupported compression ${JSON.stringify(name)}`)
-  }
-  return c
 }
 
 const userHeaders = (options: CallOptions | undefined): Headers => new Headers(options?.headers)
@@ -508,22 +462,12 @@ export const unaryCall = (
     const headers = userHeaders(options)
     const info: ClientRequestInfo = { method, url, headers }
     const exchange = Effect.suspend(() => {
-      let body: Uint8Array
-      try {
-        body = encodeMessage(config.codec, method.input, request, config.writeMaxBytes)
-      } catch (e) {
-        return Effect.fail(ConnectError.from(e, "internal"))
-      }
       const useGet = config.useHttpGet && allowsGet(method)
-      const compression = config.sendCompression !== undefined && body.byteLength >= config.compressMinBytes
-        ? config.sendCompression
-        : undefined
-      const compressed = compression === undefined ? Effect.succeed(body) : compression.compress(body)
-      return Effect.flatMap(compressed, (payload) => {
+      return writePayload(config.codec, method.input, request, config.sendCompression, config, (payload, compression) => {
         const h = new Headers()
         headers.forEach((v, k) => h.append(k, v))
         if (timeoutMs !== undefined) h.set("connect-timeout-ms", String(timeoutMs))
-        if (config.compressions.length > 0) h.set("accept-encoding", acceptEncodingValue(config.compressions))
+        setAcceptEncoding(h, "accept-encoding", config.compressions)
         let target = url
         if (useGet) {
           const q = new URLSearchParams()
@@ -545,7 +489,7 @@ export const unaryCall = (
             options?.onHeaders?.(responseHeaders)
             const compression = (() => {
               try {
-                return { ok: clientCompression(response.headers.get("content-encoding"), config) }
+                return { ok: findResponseCompression(response.headers.get("content-encoding") || null, config.compressions) }
               } catch (e) {
                 return { error: ConnectError.from(e, "internal") }
               }
@@ -555,11 +499,7 @@ export const unaryCall = (
             // room, but never unbounded; what it inflates to is bounded by readMaxBytes too, error
             // bodies included (a bomb in an error response must not exhaust the client)
             const readLimit = compression.ok === undefined ? config.readMaxBytes : config.readMaxBytes + 64 * 1024
-            const body = namingReadMax(
-              response.readAll !== undefined ? response.readAll(readLimit) : readAll(response.body, readLimit),
-              config.readMaxBytes
-            )
-            return Effect.flatMap(body, (raw) => {
+            return Effect.flatMap(readResponseBody(response, readLimit, config.readMaxBytes), (raw) => {
               const decompressed = compression.ok === undefined
                 ? Effect.succeed(raw)
                 : compression.ok.decompress(raw, config.readMaxBytes)
@@ -648,7 +588,7 @@ export const streamCall = <E>(
       h.set("connect-protocol-version", PROTOCOL_VERSION)
       if (timeoutMs !== undefined) h.set("connect-timeout-ms", String(timeoutMs))
       if (compression !== undefined) h.set("connect-content-encoding", compression.name)
-      if (config.compressions.length > 0) h.set("connect-accept-encoding", acceptEncodingValue(config.compressions))
+      setAcceptEncoding(h, "connect-accept-encoding", config.compressions)
       return Effect.flatMap(http.request({ method: "POST", url, headers: h, body: frames }), (response) => {
         options?.onHeaders?.(response.headers)
         if (response.status !== 200) {
@@ -670,7 +610,7 @@ export const streamCall = <E>(
         }
         let responseCompression: Compression | undefined
         try {
-          responseCompression = clientCompression(response.headers.get("connect-content-encoding"), config)
+          responseCompression = findResponseCompression(response.headers.get("connect-content-encoding") || null, config.compressions)
         } catch (e) {
           return Effect.fail(ConnectError.from(e, "internal"))
         }
@@ -699,7 +639,7 @@ const readStreamResponse = (
   options: CallOptions | undefined
 ): Stream.Stream<unknown, ConnectError.ConnectError> =>
   Stream.transformPull(
-    Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "internal" })(body),
+    readEnvelopes("client", config.readMaxBytes)(body),
     (upstream) =>
       Effect.sync(() => {
         let ended = false
@@ -722,7 +662,7 @@ const readStreamResponse = (
               if (ended) {
                 return Effect.fail(ConnectError.make("internal", "protocol error: received data after end-stream message"))
               }
-              let data = env.data
+              const data = env.data
               if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0 && compression === undefined) {
                 return Effect.fail(ConnectError.make("internal", "protocol error: received a compressed message without connect-content-encoding"))
               }
@@ -753,14 +693,10 @@ const readStreamResponse = (
                 )
                 continue
               }
-              if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
-                pending.push(Effect.flatMap(compression!.decompress(data, config.readMaxBytes), (bytes) =>
-                  tryEffect(() => decodeMessage(config.codec, method.output, bytes, "internal"))))
-                continue
-              }
-              if (pending.length > 0) {
-                const d = data
-                pending.push(tryEffect(() => decodeMessage(config.codec, method.output, d, "internal")))
+              if (pending.length > 0 || (env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
+                // checked above: a compressed envelope has its compression
+                const read = readEnvelope(env, compression, config.codec, method.output, config.readMaxBytes, "client", "connect-content-encoding")
+                pending.push(read as Effect.Effect<unknown, ConnectError.ConnectError>)
                 continue
               }
               try {
@@ -768,7 +704,6 @@ const readStreamResponse = (
               } catch (e) {
                 return Effect.fail(ConnectError.from(e, "internal"))
               }
-              data = env.data
             }
             if (pending.length === 0) {
               return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull

@@ -16,20 +16,20 @@ import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
 import * as Code from "./Code.ts"
-import type { Codec } from "./Codec.ts"
 import type { Compression } from "./Compression.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { ClientResponse, HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
-import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
+import type { ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
+import { type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
+import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
-import { acceptEncodingOf, isProtocolHeader, parseList } from "./internal/headers.ts"
-import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./internal/messages.ts"
+import { isProtocolHeader } from "./internal/headers.ts"
+import { frameMessage, readEnvelope, readEnvelopes, splitEnvelopes, tryEffect } from "./internal/pipeline.ts"
 import * as Server from "./internal/server.ts"
-import { deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, requestFrames, runInterceptors } from "./internal/client.ts"
 
 /** A parsed gRPC or gRPC-Web content type. */
 export interface ContentType {
@@ -191,8 +191,6 @@ const hasUserHeaders = (headers: Headers | undefined): boolean => {
   return found
 }
 
-const acceptValue = acceptEncodingOf
-
 /** Serves one gRPC or gRPC-Web request on a route. */
 export const serve = (
   route: Server.Route,
@@ -206,7 +204,7 @@ export const serve = (
   const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
     const h = new Headers()
     h.set("content-type", contentType.value)
-    if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+    setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
     Server.addUserHeaders(h, Server.sentHeaders(ctx))
     statusTrailers(error, Server.sentTrailers(ctx)).forEach((v, k) => h.append(k, v))
     writer.head(200, h, new Uint8Array(0))
@@ -216,19 +214,8 @@ export const serve = (
   let responseCompression: Compression | undefined
   try {
     timeoutMs = parseTimeout(Server.requestHeader(request, "grpc-timeout"))
-    const encoding = Server.requestHeader(request, "grpc-encoding")
-    if (encoding !== null && encoding !== "identity") {
-      requestCompression = config.compressions.find((c) => c.name === encoding)
-      if (requestCompression === undefined) {
-        throw ConnectError.make(
-          "unimplemented",
-          `unknown compression ${JSON.stringify(encoding)}: supported encodings are ${
-            config.compressions.map((c) => c.name).join(", ") || "(none)"
-          }`
-        )
-      }
-    }
-    responseCompression = Server.negotiate(parseList(Server.requestHeader(request, "grpc-accept-encoding")), config.compressions)
+    requestCompression = findRequestCompression(Server.requestHeader(request, "grpc-encoding"), config.compressions)
+    responseCompression = negotiate(Server.requestHeader(request, "grpc-accept-encoding"), config.compressions)
   } catch (e) {
     return Effect.sync(() => trailersOnly(ConnectError.from(e, "internal"), undefined))
   }
@@ -243,7 +230,7 @@ export const serve = (
       const h = new Headers()
       h.set("content-type", contentType.value)
       if (responseCompression !== undefined) h.set("grpc-encoding", responseCompression.name)
-      if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+      setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
       return h
     },
     finish: (error, ctx, headersSent) =>
@@ -257,7 +244,7 @@ export const serve = (
         if (!headersSent) {
           const h = new Headers()
           h.set("content-type", contentType.value)
-          if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+          setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
           Server.addUserHeaders(h, Server.sentHeaders(ctx))
           writer.head(200, h)
         }
@@ -278,18 +265,8 @@ export const serve = (
 // client
 // -----------------------------------------------------------------------------
 
-/** A resolved client configuration (shared with the Connect protocol's). */
-export interface ClientConfig {
-  readonly baseUrl: string
-  readonly codec: Codec
-  readonly compressions: ReadonlyArray<Compression>
-  readonly sendCompression: Compression | undefined
-  readonly compressMinBytes: number
-  readonly readMaxBytes: number
-  readonly writeMaxBytes: number
-  readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
-  readonly timeoutMs: number | undefined
-}
+/** A resolved client configuration (one type for every protocol). */
+export type { ClientConfig }
 
 /**
  * Reads the status from trailers (or from the headers of a trailers-only response).
@@ -316,9 +293,7 @@ export const errorFromTrailers = (
     try {
       const decoded = GrpcStatus.decode(decodeBinaryHeader(bin))
       details = decoded.details
-      if (decoded.code !== n && decoded.code !== 0) {
-        // the details disagree with grpc-status: trust grpc-status
-      }
+      // when the details disagree with grpc-status, grpc-status wins: only the details and message are used
       if (message === "" && decoded.message !== "") detailMessage = decoded.message
     } catch {
       code = "internal"
@@ -425,7 +400,7 @@ const makeCall = <E>(
     if (!web) h.set("te", "trailers")
     if (timeoutMs !== undefined) h.set("grpc-timeout", formatTimeout(timeoutMs))
     if (compression !== undefined) h.set("grpc-encoding", compression.name)
-    if (config.compressions.length > 0) h.set("grpc-accept-encoding", acceptValue(config.compressions))
+    setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
     const send = (body: Uint8Array | Stream.Stream<Uint8Array, ConnectError.ConnectError>) =>
       Effect.flatMap(http.request({ method: "POST", url, headers: h, body }), (response) => {
         const onHeaders = options?.onHeaders
@@ -455,12 +430,10 @@ const makeCall = <E>(
           ))
         }
         let responseCompression: Compression | undefined
-        const encoding = response.headers.get("grpc-encoding")
-        if (encoding !== null && encoding !== "identity") {
-          responseCompression = config.compressions.find((c) => c.name === encoding)
-          if (responseCompression === undefined) {
-            return fail(ConnectError.make("internal", `protocol error: server used unsupported compression ${JSON.stringify(encoding)}`))
-          }
+        try {
+          responseCompression = findResponseCompression(response.headers.get("grpc-encoding"), config.compressions)
+        } catch (e) {
+          return fail(ConnectError.from(e, "internal"))
         }
         if (unaryRequest !== undefined) {
           unaryResponse = readUnaryResponse(response, config, web, method, responseCompression, options)
@@ -471,16 +444,7 @@ const makeCall = <E>(
       })
     if (unaryRequest === undefined) return send(frames)
     // a unary request is one envelope: encoded up front and sent as one buffer (no body stream)
-    let bytes: Uint8Array
-    try {
-      bytes = encodeMessage(config.codec, method.input, unaryRequest.message, config.writeMaxBytes)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-    if (compression !== undefined && bytes.byteLength >= config.compressMinBytes) {
-      return Effect.flatMap(compression.compress(bytes), (data) => send(Envelope.encode(Envelope.FLAG_COMPRESSED, data)))
-    }
-    return send(Envelope.encode(0, bytes))
+    return frameMessage(config.codec, method.input, unaryRequest.message, compression, config, send)
   })
   const eff = runInterceptors(config.interceptors, info, exchange as Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>)
   return {
@@ -496,6 +460,56 @@ const makeCall = <E>(
   }
 }
 
+/**
+ * Reads the envelopes of one response: each becomes an effect giving its decoded message, or
+ * `undefined` for a gRPC-Web trailer frame (parsed into `webTrailers`). One per call.
+ */
+class ResponseReader {
+  readonly web: boolean
+  readonly compression: Compression | undefined
+  readonly config: ClientConfig
+  readonly method: DescMethod
+  webTrailers: Headers | undefined = undefined
+  /** Set when the trailer frame is seen (its parse runs later, so `webTrailers` lags). */
+  sawTrailerFrame = false
+  constructor(web: boolean, compression: Compression | undefined, config: ClientConfig, method: DescMethod) {
+    this.web = web
+    this.compression = compression
+    this.config = config
+    this.method = method
+  }
+  /** Pushes what each envelope becomes onto `out`; returns the protocol error that stops the read, if any. */
+  read(
+    envelopes: ReadonlyArray<Envelope.Envelope>,
+    out: Array<Effect.Effect<unknown, ConnectError.ConnectError>>
+  ): ConnectError.ConnectError | undefined {
+    const config = this.config
+    for (const env of envelopes) {
+      if (this.sawTrailerFrame) return ConnectError.make("internal", "protocol error: received data after the trailer frame")
+      let item: Effect.Effect<unknown, ConnectError.ConnectError> | ConnectError.ConnectError
+      if (this.web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
+        this.sawTrailerFrame = true
+        item = this.trailerFrame(env)
+      } else {
+        item = readEnvelope(env, this.compression, config.codec, this.method.output, config.readMaxBytes, "client", "grpc-encoding")
+      }
+      if (ConnectError.isConnectError(item)) return item
+      out.push(item)
+    }
+    return undefined
+  }
+  private trailerFrame(env: Envelope.Envelope): Effect.Effect<undefined, ConnectError.ConnectError> {
+    const parse = (data: Uint8Array) =>
+      tryEffect(() => {
+        this.webTrailers = trailersFromWebFrame(data)
+        return undefined
+      })
+    return (env.flags & Envelope.FLAG_COMPRESSED) !== 0 && this.compression !== undefined
+      ? Effect.flatMap(this.compression.decompress(env.data, this.config.readMaxBytes), parse)
+      : parse(env.data)
+  }
+}
+
 const readResponse = (
   body: Stream.Stream<Uint8Array, ConnectError.ConnectError>,
   httpTrailers: Effect.Effect<Headers>,
@@ -506,90 +520,45 @@ const readResponse = (
   headers: Headers,
   options: CallOptions | undefined
 ): Stream.Stream<unknown, ConnectError.ConnectError> =>
-  Stream.transformPull(
-    Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "internal" })(body),
-    (upstream) =>
-      Effect.sync(() => {
-        let webTrailers: Headers | undefined
-        // set when the trailer frame is seen (its parse runs later, so `webTrailers` lags)
-        let sawTrailerFrame = false
-        const finish = (trailers: Headers, only = false): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
-          options?.onTrailers?.(userHeadersOf(trailers))
-          const error = errorFromTrailers(trailers, only ? new Headers() : headers)
-          return error === undefined ? Cause.done() : Effect.fail(error)
-        }
-        let sawData = false
-        // a "trailers-only" response carries the status in its headers, and nothing else
-        const trailersOnly = () => !sawData && headers.has("grpc-status")
-        const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
-          if (web) {
-            if (webTrailers === undefined && trailersOnly()) return finish(headers, true)
-            if (webTrailers === undefined) {
-              options?.onTrailers?.(new Headers())
-              return Effect.fail(ConnectError.make("internal", "protocol error: missing gRPC-Web trailers", { metadata: headers }))
-            }
-            return finish(webTrailers)
+  Stream.transformPull(readEnvelopes("client", config.readMaxBytes)(body), (upstream) =>
+    Effect.sync(() => {
+      const reader = new ResponseReader(web, compression, config, method)
+      const finish = (trailers: Headers, only = false): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
+        options?.onTrailers?.(userHeadersOf(trailers))
+        const error = errorFromTrailers(trailers, only ? new Headers() : headers)
+        return error === undefined ? Cause.done() : Effect.fail(error)
+      }
+      let sawData = false
+      // a "trailers-only" response carries the status in its headers, and nothing else
+      const trailersOnly = () => !sawData && headers.has("grpc-status")
+      const onDone = (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> => {
+        if (web) {
+          const webTrailers = reader.webTrailers
+          if (webTrailers === undefined && trailersOnly()) return finish(headers, true)
+          if (webTrailers === undefined) {
+            options?.onTrailers?.(new Headers())
+            return Effect.fail(ConnectError.make("internal", "protocol error: missing gRPC-Web trailers", { metadata: headers }))
           }
-          return Effect.flatMap(httpTrailers, (trailers) =>
-            !trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers))
+          return finish(webTrailers)
         }
-        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
-          Pull.catchDone(upstream, onDone),
-          (envelopes) => {
-            const out: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
-            sawData = true
-            for (const env of envelopes) {
-              if (sawTrailerFrame) {
-                return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
-              }
-              if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) sawTrailerFrame = true
-              const item = responseEnvelope(env, web, compression, config, method, (t) => (webTrailers = t))
-              if (ConnectError.isConnectError(item)) return Effect.fail(item)
-              out.push(item)
-            }
-            return Effect.flatMap(Effect.all(out), (results) => {
-              const messages = results.filter((r) => r !== undefined)
-              return messages.length > 0 ? Effect.succeed(messages as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
-            })
-          }
-        )
-        return pull
-      })
-  )
-
-/**
- * What one response envelope becomes: an effect giving the decoded message, or `undefined` for a
- * gRPC-Web trailer frame (handed to `onWebTrailers`); a protocol error when it cannot be read.
- */
-const responseEnvelope = (
-  env: Envelope.Envelope,
-  web: boolean,
-  compression: Compression | undefined,
-  config: ClientConfig,
-  method: DescMethod,
-  onWebTrailers: (trailers: Headers) => void
-): Effect.Effect<unknown, ConnectError.ConnectError> | ConnectError.ConnectError => {
-  const compressed = (env.flags & Envelope.FLAG_COMPRESSED) !== 0
-  if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) {
-    const parse = (data: Uint8Array) =>
-      tryEffect(() => {
-        onWebTrailers(trailersFromWebFrame(data))
-        return undefined
-      })
-    return compressed && compression !== undefined
-      ? Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), parse)
-      : parse(env.data)
-  }
-  if (compressed) {
-    if (compression === undefined) {
-      return ConnectError.make("internal", "protocol error: received a compressed message without grpc-encoding")
-    }
-    return Effect.flatMap(compression.decompress(env.data, config.readMaxBytes), (data) =>
-      tryEffect(() => decodeMessage(config.codec, method.output, data, "internal")))
-  }
-  const data = env.data
-  return tryEffect(() => decodeMessage(config.codec, method.output, data, "internal"))
-}
+        return Effect.flatMap(httpTrailers, (trailers) =>
+          !trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers))
+      }
+      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
+        Pull.catchDone(upstream, onDone),
+        (envelopes) => {
+          const out: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
+          sawData = true
+          const error = reader.read(envelopes, out)
+          if (error !== undefined) return Effect.fail(error)
+          return Effect.flatMap(Effect.all(out), (results) => {
+            const messages = results.filter((r) => r !== undefined)
+            return messages.length > 0 ? Effect.succeed(messages as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
+          })
+        }
+      )
+      return pull
+    }))
 
 /**
  * The response of a unary call, read whole: the body in one buffer, split into envelopes, then the
@@ -608,31 +577,15 @@ const readUnaryResponse = (
   const headers = response.headers
   // one message, a gRPC-Web trailer frame, and some room (errors name readMaxBytes, not this)
   const limit = config.readMaxBytes + 5 + 64 * 1024
-  const body = namingReadMax(
-    response.readAll !== undefined ? response.readAll(limit) : readAll(response.body, limit),
-    config.readMaxBytes
-  )
-  return Effect.flatMap(body, (bytes) => {
-    const parser = new Envelope.Parser(config.readMaxBytes)
+  return Effect.flatMap(readResponseBody(response, limit, config.readMaxBytes), (bytes) => {
     const envelopes: Array<Envelope.Envelope> = []
-    try {
-      parser.push(bytes, envelopes)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-    let webTrailers: Headers | undefined
+    const parser = splitEnvelopes(bytes, config.readMaxBytes, envelopes)
+    if (ConnectError.isConnectError(parser)) return Effect.fail(parser)
     const sawData = envelopes.length > 0
     const pending: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
-    let sawTrailerFrame = false
-    for (const env of envelopes) {
-      if (sawTrailerFrame) {
-        return Effect.fail(ConnectError.make("internal", "protocol error: received data after the trailer frame"))
-      }
-      if (web && (env.flags & Envelope.FLAG_TRAILERS) !== 0) sawTrailerFrame = true
-      const item = responseEnvelope(env, web, compression, config, method, (t) => (webTrailers = t))
-      if (ConnectError.isConnectError(item)) return Effect.fail(item)
-      pending.push(item)
-    }
+    const reader = new ResponseReader(web, compression, config, method)
+    const error = reader.read(envelopes, pending)
+    if (error !== undefined) return Effect.fail(error)
     const finish = (trailers: Headers, only = false): ConnectError.ConnectError | undefined => {
       options?.onTrailers?.(userHeadersOf(trailers))
       return errorFromTrailers(trailers, only ? new Headers() : headers)
@@ -656,6 +609,7 @@ const readUnaryResponse = (
         return Effect.succeed(messages[0])
       }
       if (web) {
+        const webTrailers = reader.webTrailers
         if (webTrailers === undefined && trailersOnly()) return done(finish(headers, true))
         if (webTrailers === undefined) {
           options?.onTrailers?.(new Headers())
@@ -666,7 +620,7 @@ const readUnaryResponse = (
       return Effect.flatMap(response.trailers, (trailers) =>
         done(!trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers)))
     }
-    if (pending.length === 1 && envelopes.length === 1 && !sawTrailerFrame) {
+    if (pending.length === 1 && envelopes.length === 1 && !reader.sawTrailerFrame) {
       // the common case: one plain message
       return Effect.flatMap(pending[0]!, (message) => end([message]))
     }

@@ -158,8 +158,6 @@ export interface ServerOptions {
 /** The HTTP handler a platform adapter serves. */
 export type HttpHandler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
 
-const textEncoder = new TextEncoder()
-
 const plain = (writer: ResponseWriter, status: number, extra?: Record<string, string>) => {
   const h = new Headers(extra)
   writer.head(status, h, new Uint8Array(0))
@@ -218,5 +216,3 @@ export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHan
   }
   return ProtocolConnect.serve(route, request, writer, config, kind) as Effect.Effect<void, never, R>
 }
-
-void textEncoder

@@ -22,7 +22,7 @@ import * as Envelope from "../src/Envelope.ts"
 import * as ProtocolConnect from "../src/ProtocolConnect.ts"
 import * as ProtocolGrpc from "../src/ProtocolGrpc.ts"
 import * as GrpcStatus from "../src/internal/grpcStatus.ts"
-import { decodeMessage } from "../src/internal/messages.ts"
+import { decodeMessage } from "../src/internal/pipeline.ts"
 import { SayRequestSchema } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 import {
   anyHeaderValue,

@@ -5,17 +5,21 @@ import type { CallOptions } from "../CallOptions.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
-import * as Envelope from "../Envelope.ts"
 import { CurrentCall } from "../HandlerContext.ts"
+import type { ClientResponse } from "../Http.ts"
 import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "../Interceptor.ts"
-import { encodeMessage } from "./messages.ts"
+import { frameMessages, namingReadMax } from "./pipeline.ts"
 
-/** What every client protocol needs from the resolved client options. */
-export interface BaseClientConfig {
+/** A resolved client configuration: what every client protocol needs from the client options. */
+export interface ClientConfig {
   readonly baseUrl: string
   readonly codec: Codec
+  /** Connect only: use GET for methods without side effects. */
+  readonly useHttpGet: boolean
+  readonly compressions: ReadonlyArray<Compression>
   readonly sendCompression: Compression | undefined
   readonly compressMinBytes: number
+  readonly readMaxBytes: number
   readonly writeMaxBytes: number
   readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
   readonly timeoutMs: number | undefined
@@ -23,7 +27,7 @@ export interface BaseClientConfig {
 
 /** The timeout of a call: the smallest of the call's option, the client's default and the inherited deadline. */
 export const effectiveTimeout = (
-  config: BaseClientConfig,
+  config: ClientConfig,
   options: CallOptions | undefined
 ): Effect.Effect<number | undefined> =>
   Effect.map(Effect.serviceOption(CurrentCall), (current) => {
@@ -117,6 +121,17 @@ export const readAll = (
     ({ chunks, size }) => concat(chunks, size)
   )
 
+/**
+ * The whole body of a response, read up to `limit` (`readMaxBytes` and room for framing); when it
+ * is too large, the error names `readMaxBytes`.
+ */
+export const readResponseBody = (
+  response: ClientResponse,
+  limit: number,
+  readMaxBytes: number
+): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+  namingReadMax(response.readAll !== undefined ? response.readAll(limit) : readAll(response.body, limit), readMaxBytes)
+
 /** The URL of a method under a base URL. */
 export const methodUrl = (baseUrl: string, method: DescMethod) =>
   `${baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl}/${method.parent.typeName}/${method.name}`
@@ -135,31 +150,17 @@ export const mergeMeta = (headers: Headers, trailers: Headers) => {
  */
 export const requestFrames = <E>(
   requests: Stream.Stream<unknown, E>,
-  config: BaseClientConfig,
+  config: ClientConfig,
   method: DescMethod,
   onRequestError: (error: E) => void
-): Stream.Stream<Uint8Array, ConnectError.ConnectError> => {
-  const compression = config.sendCompression
-  return requests.pipe(
+): Stream.Stream<Uint8Array, ConnectError.ConnectError> =>
+  requests.pipe(
     Stream.mapError((e) => {
       onRequestError(e)
       return ConnectError.make("canceled", "the request stream failed")
     }),
-    Stream.mapArrayEffect((messages) => {
-      const out: Array<Envelope.Envelope> = []
-      try {
-        for (const m of messages) out.push({ flags: 0, data: encodeMessage(config.codec, method.input, m, config.writeMaxBytes) })
-      } catch (e) {
-        return Effect.fail(ConnectError.from(e, "internal"))
-      }
-      if (compression === undefined) return Effect.succeed([Envelope.encodeAll(out)] as const)
-      return Effect.map(
-        Effect.forEach(out, (f) =>
-          f.data.byteLength >= config.compressMinBytes
-            ? Effect.map(compression.compress(f.data), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
-            : Effect.succeed(f)),
-        (fs) => [Envelope.encodeAll(fs)] as const
-      )
-    })
+    Stream.mapArrayEffect((messages) =>
+      frameMessages(config.codec, method.input, messages, config.sendCompression, config, asChunk))
   )
-}
+
+const asChunk = (bytes: Uint8Array) => Effect.succeed([bytes] as const)

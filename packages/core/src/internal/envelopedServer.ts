@@ -6,7 +6,7 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "../Http.ts"
-import { decodeMessage, encodeMessage, namingReadMax, tryEffect } from "./messages.ts"
+import { frameMessages, namingReadMax, readEnvelope, readEnvelopes, splitEnvelopes } from "./pipeline.ts"
 import * as Server from "./server.ts"
 
 /** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
@@ -54,60 +54,22 @@ export const serveEnveloped = (
     Server.addUserHeaders(h, Server.sentHeaders(ctx))
     writer.head(200, h)
   }
-  const frame = (message: unknown): Effect.Effect<Envelope.Envelope, ConnectError.ConnectError> => {
-    let bytes: Uint8Array
-    try {
-      bytes = encodeMessage(codec, method.output, message, config.writeMaxBytes)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
-    if (responseCompression !== undefined && bytes.byteLength >= config.compressMinBytes) {
-      return Effect.map(responseCompression.compress(bytes), (data) => ({ flags: Envelope.FLAG_COMPRESSED, data }))
-    }
-    return Effect.succeed({ flags: 0, data: bytes })
+  const write = (out: Uint8Array): Effect.Effect<void, ConnectError.ConnectError> => {
+    sendHeaders()
+    return writer.write(out)
   }
-  const writeMessages = (messages: ReadonlyArray<unknown>): Effect.Effect<void, ConnectError.ConnectError> => {
-    if (responseCompression === undefined) {
-      let out: Uint8Array
-      try {
-        const frames: Array<Envelope.Envelope> = []
-        for (const m of messages) frames.push({ flags: 0, data: encodeMessage(codec, method.output, m, config.writeMaxBytes) })
-        out = Envelope.encodeAll(frames)
-      } catch (e) {
-        return Effect.fail(ConnectError.from(e, "internal"))
-      }
-      sendHeaders()
-      return writer.write(out)
-    }
-    return Effect.flatMap(Effect.forEach(messages, frame), (frames) => {
-      sendHeaders()
-      return writer.write(Envelope.encodeAll(frames))
-    })
-  }
+  const writeMessages = (messages: ReadonlyArray<unknown>): Effect.Effect<void, ConnectError.ConnectError> =>
+    frameMessages(codec, method.output, messages, responseCompression, config, write)
   const decodeEnvelope = (env: Envelope.Envelope): Effect.Effect<unknown, ConnectError.ConnectError> => {
     if ((env.flags & call.endFlag) !== 0) {
       return Effect.fail(ConnectError.make("invalid_argument", "protocol error: client sent an end-of-stream frame"))
     }
-    if ((env.flags & Envelope.FLAG_COMPRESSED) !== 0) {
-      if (requestCompression === undefined) {
-        return Effect.fail(
-          ConnectError.make("internal", "protocol error: received a compressed message without a message encoding")
-        )
-      }
-      return Effect.flatMap(
-        requestCompression.decompress(env.data, config.readMaxBytes),
-        (bytes) => tryEffect(() => decodeMessage(codec, method.input, bytes, "invalid_argument"))
-      )
-    }
-    try {
-      return Effect.succeed(decodeMessage(codec, method.input, env.data, "invalid_argument"))
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
+    const read = readEnvelope(env, requestCompression, codec, method.input, config.readMaxBytes, "server", "a message encoding")
+    return ConnectError.isConnectError(read) ? Effect.fail(read) : read
   }
   const messages = (): Stream.Stream<unknown, ConnectError.ConnectError> =>
     request.body.pipe(
-      Envelope.decode({ maxBytes: config.readMaxBytes, truncatedCode: "invalid_argument" }),
+      readEnvelopes("server", config.readMaxBytes),
       Stream.mapEffect(decodeEnvelope)
     )
   const handler = route.handler
@@ -156,13 +118,9 @@ const readSingle = (
   decodeEnvelope: (env: Envelope.Envelope) => Effect.Effect<unknown, ConnectError.ConnectError>
 ): Effect.Effect<unknown, ConnectError.ConnectError> =>
   Effect.flatMap(readBody(request, config.readMaxBytes), (body) => {
-    const parser = new Envelope.Parser(config.readMaxBytes)
     const envelopes: Array<Envelope.Envelope> = []
-    try {
-      parser.push(body, envelopes)
-    } catch (e) {
-      return Effect.fail(ConnectError.from(e, "internal"))
-    }
+    const parser = splitEnvelopes(body, config.readMaxBytes, envelopes)
+    if (ConnectError.isConnectError(parser)) return Effect.fail(parser)
     const first = envelopes[0]
     if (first === undefined) return Effect.fail(parser.pending > 0 ? truncated(parser.pending) : missingRequest())
     return Effect.flatMap(decodeEnvelope(first), (input) => {

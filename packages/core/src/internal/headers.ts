@@ -41,15 +41,3 @@ const protocolHeaders = new Set([
 
 /** True for a header that carries protocol state rather than user metadata. */
 export const isProtocolHeader = (name: string): boolean => protocolHeaders.has(name)
-
-const acceptCache = new WeakMap<ReadonlyArray<{ readonly name: string }>, string>()
-
-/** The `accept-encoding` value offering `supported` (`gzip,br`), computed once per list. */
-export const acceptEncodingOf = (supported: ReadonlyArray<{ readonly name: string }>): string => {
-  let value = acceptCache.get(supported)
-  if (value === undefined) {
-    value = supported.map((c) => c.name).join(",")
-    acceptCache.set(supported, value)
-  }
-  return value
-}

@@ -1,7 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
@@ -126,24 +125,6 @@ export const around = <A>(
 /** The unimplemented error for a method with no handler. */
 export const unimplemented = (route: Route) =>
   ConnectError.make("unimplemented", `${route.service.typeName}.${route.method.name} is not implemented`)
-
-/** Picks the response compression: the first name the peer accepts that we support. */
-export const negotiate = (
-  accepted: ReadonlyArray<string>,
-  supported: ReadonlyArray<Compression>
-): Compression | undefined => {
-  for (const name of accepted) {
-    if (name === "identity") continue
-    const c = supported.find((s) => s.name === name)
-    if (c !== undefined) return c
-  }
-  return undefined
-}
-
-/** Runs a handler that takes a single request (unary / server-streaming). */
-export type SingleInput = { readonly _tag: "single"; readonly message: unknown }
-/** Input for a handler that takes a stream of requests. */
-export type StreamInput = { readonly _tag: "stream"; readonly messages: Stream.Stream<unknown, ConnectError.ConnectError> }
 
 /** Copies user headers (not protocol ones) from `source` onto `target`. */
 export const addUserHeaders = (target: Headers, source: Headers | undefined) =>
