@@ -86,3 +86,12 @@ export const fromObject = (headers: IncomingHttpHeaders): Headers => {
   }
   return out
 }
+
+/** True when `headers` holds no field (without building an entry list). */
+export const isEmpty = (headers: Headers): boolean => {
+  for (const _ of headers.keys()) return false
+  return true
+}
+
+/** An empty Node outgoing header object, shared (never written to). */
+export const EMPTY: OutgoingHttpHeaders = {}

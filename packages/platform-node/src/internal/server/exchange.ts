@@ -1,0 +1,103 @@
+/**
+ * One request/response exchange of the server, the same for HTTP/1.1 and HTTP/2: its state, the
+ * handler's fiber that answers it, and the server-wide bookkeeping of exchanges in flight.
+ *
+ * @internal
+ */
+import type { Readable } from "node:stream"
+import * as Cause from "effect/Cause"
+import type * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import type { ResponseWriter, ServerRequest } from "@connect-effect/core/Http"
+import type * as RequestTimeouts from "./requestTimeouts.ts"
+
+/** What the server runs for every request (its requirements already provided). */
+export type Handler = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, any>
+
+/** Shared bookkeeping of a running server. */
+export interface State {
+  closing: boolean
+  inflight: number
+  readonly fibers: Set<Fiber.Fiber<void>>
+  readonly runFork: (effect: Effect.Effect<void, never, any>) => Fiber.Fiber<void>
+  readonly onDefect: (cause: Cause.Cause<unknown>) => void
+  onIdle: (() => void) | undefined
+  /** Shutdown gave up waiting and destroyed the connections: exchanges are not answered any more. */
+  killed: boolean
+  /** Exchanges whose request (body) timeout is armed. */
+  readonly requestTimeouts: RequestTimeouts.RequestTimeouts
+}
+
+/** Per-request state shared by both protocols. */
+export class Exchange implements RequestTimeouts.Timed {
+  headSent = false
+  ended = false
+  closed = false
+  fiberDone = false
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  peerClose: Array<() => void> | undefined = undefined
+  /** The sweep at which the request (body) timeout expires (armed while in `State.requestTimeouts`). */
+  expireAtSweep = 0
+  /** The request body the timeout watches. */
+  timedReadable: Readable | undefined = undefined
+  /** Runs when the request timeout expired (the body still incomplete, nothing answered). */
+  expire: (() => void) | undefined = undefined
+  /** Ends a response the handler left open after succeeding. */
+  readonly finish: () => void
+  /** Responds 500 when nothing was sent yet, else resets the exchange. */
+  readonly abort: () => void
+  constructor(finish: () => void, abort: () => void) {
+    this.finish = finish
+    this.abort = abort
+  }
+}
+
+const exchangeDone = (state: State): void => {
+  state.inflight--
+  if (state.inflight === 0 && state.onIdle !== undefined) state.onIdle()
+}
+
+/** Runs the handler's fiber for one exchange and wires peer-close and exit handling. */
+export const run = (
+  state: State,
+  effect: Effect.Effect<void, never, any>,
+  ex: Exchange
+): void => {
+  state.inflight++
+  const fiber = state.runFork(effect)
+  ex.fiber = fiber
+  state.fibers.add(fiber)
+  fiber.addObserver((exit) => {
+    state.fibers.delete(fiber)
+    ex.fiberDone = true
+    if (!ex.ended && !ex.closed && !state.killed) {
+      if (Exit.isSuccess(exit)) {
+        ex.finish()
+      } else {
+        if (!Cause.hasInterruptsOnly(exit.cause)) state.onDefect(exit.cause)
+        ex.abort()
+      }
+    }
+    if (ex.closed) exchangeDone(state)
+  })
+}
+
+/** The exchange's response or stream closed (completed or cut by the peer). */
+export const onClose = (state: State, ex: Exchange): void => {
+  if (ex.closed) return
+  ex.closed = true
+  if (ex.expire !== undefined) {
+    state.requestTimeouts.armed.delete(ex)
+    ex.expire = undefined
+  }
+  if (!ex.ended) {
+    const callbacks = ex.peerClose
+    if (callbacks !== undefined) {
+      ex.peerClose = undefined
+      for (const f of callbacks) f()
+    }
+    if (!ex.fiberDone) ex.fiber?.interruptUnsafe()
+  }
+  if (ex.fiberDone) exchangeDone(state)
+}

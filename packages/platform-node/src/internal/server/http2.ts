@@ -1,0 +1,261 @@
+/**
+ * The HTTP/2 side of the server (h2c and TLS): a `node:http2` server that never listens
+ * (connections are handed to it), its exchanges, its header-list limits, and its sessions.
+ *
+ * @internal
+ */
+import * as http2 from "node:http2"
+import * as Effect from "effect/Effect"
+import type { ResponseWriter } from "@connect-effect/core/Http"
+import { BodyReader } from "../body.ts"
+import { forWrite } from "../buffer.ts"
+import { waitDrain } from "../drain.ts"
+import * as NodeHeaders from "../headers.ts"
+import * as Exchange from "./exchange.ts"
+import * as IdleSessions from "./idleSessions.ts"
+import * as NodeRequest from "./request.ts"
+import * as RequestTimeouts from "./requestTimeouts.ts"
+
+/** Settings of the HTTP/2 server (defaults resolved). */
+export interface Config {
+  /** The header block limit for both protocols (the default SETTINGS_MAX_HEADER_LIST_SIZE). */
+  readonly maxHeaderSize: number
+  readonly maxConcurrentStreams: number
+  /** HTTP/2 settings sent to clients (merged over the defaults). */
+  readonly settings: http2.Settings | undefined
+  readonly maxSessionMemory: number | undefined
+}
+
+/** The bookkeeping the HTTP/2 side uses: exchanges and idle sessions. */
+export interface State extends Exchange.State {
+  /** Sessions without open streams, closed once idle for `http2IdleTimeoutMs`. */
+  readonly idleSessions: IdleSessions.IdleSessions
+}
+
+/** The HTTP/2 server and its open sessions (shutdown closes them). */
+export interface Server {
+  readonly server: http2.Http2Server
+  readonly sessions: Set<http2.ServerHttp2Session>
+}
+
+const noop = (): void => {}
+
+/**
+ * HTTP/2: the size of a request header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it (name +
+ * value + 32 per field; Node's header strings are latin1, one char per byte). nghttp2 applies
+ * the limit we announce only to streams opened after the client acknowledged our SETTINGS,
+ * and clients (curl, Go, browsers) send their first request before that: those streams are
+ * checked here.
+ */
+const headerListSize = (rawHeaders: ReadonlyArray<string>): number => {
+  let size = 0
+  for (let i = 0; i < rawHeaders.length; i++) size += rawHeaders[i]!.length
+  return size + (rawHeaders.length >> 1) * 32
+}
+
+/** nghttp2's fatal error for a header block in more than 8 CONTINUATION frames (CVE-2024-28182). */
+const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905
+
+/**
+ * A header block in more CONTINUATION frames than nghttp2 accepts (8, fixed: Node exposes no
+ * option) is a fatal session error, which Node turns into GOAWAY(INTERNAL_ERROR): send
+ * ENHANCE_YOUR_CALM instead, so that the client learns it sent too much, not that the server
+ * broke. Node reports binding errors through `session.destroy(error)`, hence the wrapper.
+ */
+const calmOnContinuationFlood = (session: http2.ServerHttp2Session): void => {
+  const destroy = session.destroy
+  session.destroy = function(this: http2.ServerHttp2Session, error?: Error, code?: number) {
+    if (code === undefined && (error as { errno?: unknown } | undefined)?.errno === NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+      code = http2.constants.NGHTTP2_ENHANCE_YOUR_CALM
+    }
+    return destroy.call(this, error, code)
+  }
+}
+
+const END_STREAM: http2.ServerStreamResponseOptions = { endStream: true }
+const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = { waitForTrailers: true }
+
+/** False once this Node turned down a raw header list in `Http2Stream.respond` (taken since 22.x / 24). */
+let rawRespond = true
+
+/**
+ * Sends the response headers: as a raw header list where Node takes one (it copies a header
+ * object into a new one first), else as an object.
+ */
+const respondH2 = (
+  stream: http2.ServerHttp2Stream,
+  status: number,
+  headers: Headers | undefined,
+  options: http2.ServerStreamResponseOptions
+): void => {
+  if (rawRespond) {
+    const raw: Array<string> = [":status", String(status)]
+    if (headers !== undefined) NodeHeaders.toRawList(headers, raw)
+    try {
+      stream.respond(raw as unknown as http2.OutgoingHttpHeaders, options)
+      return
+    } catch (e) {
+      if ((e as { code?: unknown } | undefined)?.code !== "ERR_INVALID_ARG_TYPE") throw e
+      rawRespond = false
+    }
+  }
+  const out = (headers === undefined ? {} : NodeHeaders.toNode(headers)) as http2.OutgoingHttpHeaders
+  out[":status"] = status
+  stream.respond(out, options)
+}
+
+const handle = (
+  state: State,
+  handler: Exchange.Handler,
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders
+): void => {
+  stream.on("error", noop)
+  let trailers: Headers | undefined
+  let aborting = false
+  const sendTrailers = () => {
+    // when resetting, END_STREAM must not go out before RST_STREAM (it would look complete)
+    if (aborting) return
+    try {
+      stream.sendTrailers(trailers === undefined ? NodeHeaders.EMPTY : NodeHeaders.toNode(trailers))
+    } catch {
+      // stream already gone
+    }
+  }
+  const reader = new BodyReader(stream, {
+    ...NodeRequest.bodyOptions,
+    isAborted: () => stream.aborted,
+    // discard the rest of an oversized body so the stream can complete
+    onAbandon: () => stream.resume()
+  })
+  const respond = (status: number, out: Headers | undefined, endStream: boolean): boolean => {
+    try {
+      if (endStream) {
+        respondH2(stream, status, out, END_STREAM)
+      } else {
+        respondH2(stream, status, out, WAIT_FOR_TRAILERS)
+        // 'wantTrailers' fires once per stream: `on` spares the `once` wrapper and its removal
+        stream.on("wantTrailers", sendTrailers)
+      }
+      return true
+    } catch {
+      return false
+    }
+  }
+  const ex = new Exchange.Exchange(() => writer.end(), () => {
+    ex.ended = true
+    if (!ex.headSent) {
+      ex.headSent = true
+      respond(500, undefined, true)
+    } else {
+      aborting = true
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+    }
+  })
+  const writer: ResponseWriter = {
+    head: (status, headers, body) => {
+      if (ex.headSent || ex.closed) return
+      ex.headSent = true
+      if (body !== undefined) {
+        ex.ended = true
+        try {
+          if (body.byteLength === 0) {
+            // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
+            respondH2(stream, status, headers, END_STREAM)
+          } else {
+            // END_STREAM goes out as an empty DATA frame (empty trailers) after the body: with
+            // END_STREAM on the last DATA frame, Node closes the stream before the write
+            // completes, and its Writable then builds an ERR_STREAM_DESTROYED error (a stack
+            // capture, ~15 % of a small call's CPU) that nobody sees
+            respondH2(stream, status, headers, WAIT_FOR_TRAILERS)
+            stream.on("wantTrailers", sendTrailers)
+            stream.end(forWrite(body))
+          }
+        } catch {
+          // stream already gone
+        }
+        reader.discard()
+      } else {
+        respond(status, headers, false)
+      }
+    },
+    write: (chunk) => {
+      if (ex.ended || ex.closed) return Effect.void
+      if (!ex.headSent) writer.head(200, new Headers())
+      return stream.write(forWrite(chunk)) ? Effect.void : waitDrain(stream)
+    },
+    end: (t) => {
+      if (ex.ended || ex.closed) return
+      ex.ended = true
+      const hasTrailers = t !== undefined && !NodeHeaders.isEmpty(t)
+      if (!ex.headSent) {
+        ex.headSent = true
+        if (!hasTrailers) {
+          respond(200, undefined, true)
+          reader.discard()
+          return
+        }
+        respond(200, undefined, false)
+      }
+      if (hasTrailers) trailers = t
+      stream.end()
+      reader.discard()
+    }
+  }
+  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex)
+  const activity = IdleSessions.streamOpened(state.idleSessions, stream)
+  stream.on("close", () => {
+    Exchange.onClose(state, ex)
+    if (activity !== undefined) IdleSessions.streamClosed(state.idleSessions, activity)
+  })
+  RequestTimeouts.arm(state.requestTimeouts, stream, ex, () => {
+    reader.fail(RequestTimeouts.requestTimeout(state.requestTimeouts.timeoutMs))
+    setTimeout(() => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
+    }, RequestTimeouts.CUT_AFTER_MS).unref()
+  })
+  Exchange.run(state, handler(request, writer), ex)
+}
+
+/**
+ * The HTTP/2 server serving `handler`. It never listens: connections are handed to it with
+ * `emit("connection", socket)`.
+ */
+export const make = (state: State, handler: Exchange.Handler, config: Config): Server => {
+  const sessions = new Set<http2.ServerHttp2Session>()
+  const server = http2.createServer({
+    maxHeaderListPairs: 256,
+    settings: {
+      enablePush: false,
+      maxHeaderListSize: config.maxHeaderSize,
+      maxConcurrentStreams: config.maxConcurrentStreams,
+      ...config.settings
+    },
+    ...(config.maxSessionMemory !== undefined ? { maxSessionMemory: config.maxSessionMemory } : {})
+  })
+  /** The SETTINGS_MAX_HEADER_LIST_SIZE announced to HTTP/2 clients. */
+  const maxHeaderListSize = config.settings?.maxHeaderListSize ?? config.maxHeaderSize
+  server.on("stream", (stream, headers, _flags, rawHeaders) => {
+    if (headerListSize(rawHeaders) > maxHeaderListSize) {
+      // refused as nghttp2 refuses it once our SETTINGS are acknowledged: this stream only,
+      // RST_STREAM(ENHANCE_YOUR_CALM), the handler never runs
+      stream.on("error", noop)
+      stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    } else handle(state, handler, stream, headers)
+  })
+  server.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session)
+    calmOnContinuationFlood(session)
+    session.on("error", noop)
+    if (state.idleSessions.timeoutMs > 0 && !state.closing) {
+      const activity = IdleSessions.watch(state.idleSessions, session)
+      session.once("close", () => {
+        sessions.delete(session)
+        state.idleSessions.armed.delete(activity)
+      })
+    } else session.once("close", () => sessions.delete(session))
+    if (state.closing) session.close()
+  })
+  server.on("sessionError", noop)
+  return { server, sessions }
+}
