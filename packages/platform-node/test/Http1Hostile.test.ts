@@ -152,6 +152,18 @@ const drip = async (c: Raw): Promise<number> => {
   }
 }
 
+/** Sends one complete keep-alive Connect call on `c` and waits for its whole 200 answer. */
+const keepAliveCall = async (c: Raw, sentence: string) => {
+  const body = JSON.stringify({ sentence })
+  c.socket.write(
+    `POST ${SAY} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  )
+  const answer = JSON.stringify({ sentence: `echo: ${sentence}` })
+  for (let i = 0; i < 100 && !c.received().endsWith(answer); i++) await sleep(20)
+  expect(c.received()).toMatch(/^HTTP\/1\.1 200 /)
+  expect(c.received().endsWith(answer)).toBe(true)
+}
+
 /** Waits until the server counts at most `n` open connections. */
 const connectionsDropTo = async (info: NodeServer.Info, n: number) => {
   for (let i = 0; i < 50 && info.connections() > n; i++) await sleep(20)
@@ -187,15 +199,8 @@ describe("HTTP/1.1 header timeout (slowloris)", () => {
   it("a keep-alive connection whose second request's headers are trickled is closed on time", async () => {
     const c = connectPlain(plain)
     await c.ready
-    const body = JSON.stringify({ sentence: "first" })
-    c.socket.write(
-      `POST ${SAY} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-    )
-    const first = JSON.stringify({ sentence: "echo: first" })
-    for (let i = 0; i < 100 && !c.received().endsWith(first); i++) await sleep(20)
-    expect(c.received()).toMatch(/^HTTP\/1\.1 200 /)
+    await keepAliveCall(c, "first")
     expect(c.received()).toMatch(/keep-alive/i)
-    expect(c.received().endsWith(first)).toBe(true)
     const mark = c.received().length
     // idle a while first: the header clock starts with the second request's first byte
     await sleep(500)
@@ -227,14 +232,8 @@ describe("HTTP/1.1 keep-alive idle timeout", () => {
     const idle = await start({ keepAliveTimeoutMs: KEEP_ALIVE_MS })
     const c = connectPlain(idle)
     await c.ready
-    const body = JSON.stringify({ sentence: "once" })
-    c.socket.write(
-      `POST ${SAY} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
-    )
-    const answer = JSON.stringify({ sentence: "echo: once" })
-    for (let i = 0; i < 100 && !c.received().endsWith(answer); i++) await sleep(20)
+    await keepAliveCall(c, "once")
     const answeredAt = performance.now()
-    expect(c.received()).toMatch(/^HTTP\/1\.1 200 /)
     expect(c.received()).toMatch(/keep-alive: timeout=1\b/i)
     const closedAt = await withTimeout(c.closed, KEEP_ALIVE_MS + 3000, "idle keep-alive close")
     // Node closes an idle keep-alive socket after keepAliveTimeout plus its 1 s buffer at most
