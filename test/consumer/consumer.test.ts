@@ -435,7 +435,7 @@ describe("in a browser", () => {
       expect(errors).toEqual([])
       // runCalls checked every answer; the server saw each protocol, GET for Connect's NO_SIDE_EFFECTS call
       expect(summary.connect).toMatchObject({ protocol: "connect", unary: { httpMethod: "GET" }, error: { code: "not_found" } })
-      expect(summary["grpc-web"]).toMatchObject({ protocol: "grpc_web", unary: { httpMethod: "POST" }, error: { code: "not_found" } })
+      expect(summary["grpc-web"]).toMatchObject({ protocol: "grpc-web", unary: { httpMethod: "POST" }, error: { code: "not_found" } })
       for (const p of ["connect", "grpc-web"]) expect(Object.keys(summary[p]!)).toEqual(expect.arrayContaining(kinds))
     } finally {
       await browser.close()

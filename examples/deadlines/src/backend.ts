@@ -13,7 +13,7 @@ import { ElizaService } from "../../eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 /** What the backend saw of one call. */
 export interface Seen {
   readonly sentence: string
-  /** `connect`, `grpc` or `grpc_web`. */
+  /** `connect`, `grpc` or `grpc-web`. */
   readonly protocol: string
   /** The deadline header as received: `connect-timeout-ms` (Connect) or `grpc-timeout` (gRPC), or `null`. */
   readonly timeoutHeader: string | null

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Codec from "./Codec.ts"
 import { Compressions } from "./Compression.ts"
-import { HttpTransport } from "./Http.ts"
+import { HttpTransport, type ProtocolName } from "./Http.ts"
 import * as ProtocolConnect from "./ProtocolConnect.ts"
 import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import { type ClientOptions, Transport, type TransportInfo } from "./Transport.ts"
@@ -40,7 +40,7 @@ export const resolve = (
   }
 }
 
-const make = (options: ClientOptions, protocol: "connect" | "grpc" | "grpc-web") =>
+const make = (options: ClientOptions, protocol: ProtocolName) =>
   Layer.effect(
     Transport,
     Effect.gen(function*() {

@@ -9,8 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import type { HttpHandler } from "./Router.ts"
+import type { HttpHandler, ResponseWriter, ServerRequest } from "./Http.ts"
 
 /** Methods the protocols use: POST for every call, GET for Connect side-effect-free unary calls. */
 export const allowedMethods: ReadonlyArray<string> = ["POST", "GET"]

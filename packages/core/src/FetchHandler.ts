@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "./ConnectError.ts"
-import type { ResponseWriter, ServerRequest } from "./Http.ts"
+import type { Peer, ResponseWriter, ServerRequest } from "./Http.ts"
 import * as Router from "./Router.ts"
 
 /** A fetch handler. */
@@ -65,34 +65,48 @@ const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, 
     })
   })
 
-const isGrpc = (request: Request) => {
-  const ct = request.headers.get("content-type")?.toLowerCase() ?? ""
-  return ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web")
+/** Options of {@link fromHttpHandler}. */
+export interface Options {
+  /**
+   * The client end of a request's connection, for platforms that know it (Bun:
+   * `server.requestIP`); called only when a handler or interceptor reads `peer`.
+   */
+  readonly peer?: ((request: Request) => Peer | undefined) | undefined
 }
 
 /**
  * Turns an HTTP handler into a fetch handler, running each request with `context`.
- * Aborting the request (its `signal`) interrupts the handler.
+ * Aborting the request (its `signal`) interrupts the handler. The writer declares that it has
+ * no trailers, so the router answers gRPC 415.
  */
-export const fromHttpHandler = <R>(handler: Router.HttpHandler<R>, context: Context.Context<R>): FetchHandler => {
+export const fromHttpHandler = <R>(
+  handler: Router.HttpHandler<R>,
+  context: Context.Context<R>,
+  options?: Options
+): FetchHandler => {
   const runFork = Effect.runForkWith(context)
+  const resolvePeer = options?.peer
+  // a method reading the request off its `ServerRequest`: no closure per request
+  const peer = resolvePeer === undefined
+    ? undefined
+    : function(this: { readonly request: Request }): Peer | undefined {
+      return resolvePeer(this.request)
+    }
   return (request) =>
     new Promise<Response>((resolve) => {
-      if (isGrpc(request)) {
-        resolve(new Response(null, { status: 415, headers: { "accept-post": "application/grpc-web, application/connect+proto" } }))
-        return
-      }
       const url = new URL(request.url)
       const body: Stream.Stream<Uint8Array, ConnectError.ConnectError> = request.body === null
         ? Stream.empty
         : Stream.fromReadableStream({ evaluate: () => request.body!, onError: () => canceled() })
-      const serverRequest: ServerRequest = {
+      const serverRequest: ServerRequest & { readonly request: Request } = {
         method: request.method,
         url: url.pathname + url.search,
         headers: request.headers,
         httpVersion: "1.1",
         body,
-        readAll: (maxBytes) => readAll(request, maxBytes)
+        readAll: (maxBytes) => readAll(request, maxBytes),
+        peer,
+        request
       }
       let responded = false
       let controller: ReadableStreamDefaultController<Uint8Array> | undefined
@@ -121,6 +135,7 @@ export const fromHttpHandler = <R>(handler: Router.HttpHandler<R>, context: Cont
         respond(status, headers, stream)
       }
       const writer: ResponseWriter = {
+        trailers: false,
         head: (status, headers, bytes) => {
           if (responded) return
           if (bytes !== undefined) respond(status, headers, bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>)
@@ -176,7 +191,7 @@ export const fromHttpHandler = <R>(handler: Router.HttpHandler<R>, context: Cont
  */
 export const fromRouter = <R>(
   router: Router.Router<R>,
-  options?: Router.ServerOptions
+  options?: Router.ServerOptions & Options
 ): Effect.Effect<FetchHandler, never, R> =>
   Effect.flatMap(Router.toHttpHandler(router, options), (handler) =>
-    Effect.map(Effect.context<R>(), (context) => fromHttpHandler(handler, context)))
+    Effect.map(Effect.context<R>(), (context) => fromHttpHandler(handler, context, options)))

@@ -6,12 +6,13 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
+import type { Peer, ProtocolName } from "./Http.ts"
 
 /** The call a handler is serving. Headers and trailers it sets are sent with the response. */
 export interface HandlerContext {
   readonly method: DescMethod
-  /** `connect`, `grpc` or `grpc_web`. */
-  readonly protocol: string
+  /** `connect`, `grpc` or `grpc-web`. */
+  readonly protocol: ProtocolName
   /** The HTTP method of the request (`POST`, or `GET` for Connect GET calls). */
   readonly httpMethod: string
   /** Path and query of the request. */
@@ -23,8 +24,11 @@ export interface HandlerContext {
   readonly deadline: number | undefined
   /** Milliseconds left before the deadline, or `undefined`. */
   readonly timeRemaining: () => number | undefined
-  /** The client's address when the platform knows it. */
-  readonly peer?: string | undefined
+  /**
+   * The client end of the connection (address and port) when the platform knows it: read from
+   * the socket on first use, `undefined` in memory and on platforms that do not tell.
+   */
+  readonly peer?: Peer | undefined
 }
 
 /**

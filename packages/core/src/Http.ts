@@ -18,6 +18,9 @@ import type { ConnectError } from "./ConnectError.ts"
  */
 export type { HeadersInput } from "./internal/headersInput.ts"
 
+/** The protocols of the Connect stack, spelled as connect-es spells them. */
+export type ProtocolName = "connect" | "grpc" | "grpc-web"
+
 /**
  * An incoming request as the router sees it. `headers` are lower-cased web `Headers`
  * (no HTTP/2 pseudo-headers). `body` emits the raw request bytes; it fails with a
@@ -42,6 +45,22 @@ export interface ServerRequest {
   readonly readAll: (maxBytes: number) => Effect.Effect<Uint8Array, ConnectError>
   /** An AbortSignal-free way to learn that the peer went away: resolves when the exchange is closed early. */
   readonly onPeerClose?: ((f: () => void) => void) | undefined
+  /**
+   * Optional: the address of the connection's other end, computed when first asked (called as a
+   * method; nothing is allocated for it on calls that never ask). Adapters over sockets provide
+   * it; `undefined` when the platform does not know it.
+   */
+  readonly peer?: (() => Peer | undefined) | undefined
+}
+
+/**
+ * The network peer of a server exchange: the IP address (or socket path) and port of the client
+ * end of the connection — the last proxy when there is one.
+ */
+export interface Peer {
+  readonly address: string
+  /** The TCP port, when there is one. */
+  readonly port: number | undefined
 }
 
 /**
@@ -57,7 +76,16 @@ export interface ResponseWriter {
   readonly write: (chunk: Uint8Array) => Effect.Effect<void>
   /** Ends the response, sending HTTP trailers when given and the transport supports them. */
   readonly end: (trailers?: Headers) => void
+  /**
+   * The adapter's capability: `false` when it cannot send HTTP trailers (a fetch `Response`,
+   * `effect/http` without a trailers hook). The router then answers the protocols that need
+   * them (gRPC) with 415. Default: trailers are sent.
+   */
+  readonly trailers?: boolean | undefined
 }
+
+/** The HTTP handler a platform adapter serves (`Router.toHttpHandler` builds one from a router). */
+export type HttpHandler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
 
 /** An outgoing request from a client. */
 export interface ClientRequest {

@@ -29,7 +29,6 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "./ConnectError.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import * as Router from "./Router.ts"
 import { readAll } from "./internal/client.ts"
 
@@ -58,11 +57,6 @@ const hasAny = (headers: Headers): boolean => {
 
 const toHttpHeaders = (headers: Headers): HttpHeaders.Headers => HttpHeaders.fromInput(headers)
 
-const unsupportedGrpc = HttpServerResponse.empty({
-  status: 415,
-  headers: { "accept-post": "application/grpc-web, application/grpc-web+proto, application/grpc-web+json, application/connect+proto, application/connect+json" }
-})
-
 /** A response body that failed after its headers were sent: the server resets the exchange. */
 class ResponseAborted extends Error {}
 
@@ -79,10 +73,6 @@ export const fromHttpHandler = <R>(
   const sendTrailers = options.trailers
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
-    if (sendTrailers === undefined && request.method === "POST") {
-      const grpc = ProtocolGrpc.parseContentType(request.headers["content-type"] ?? null)
-      if (grpc !== undefined && !grpc.web) return unsupportedGrpc
-    }
     const scope = yield* Scope.Scope
     const headers = new Headers()
     for (const [name, value] of Object.entries(request.headers)) headers.set(name, value)
@@ -106,6 +96,8 @@ export const fromHttpHandler = <R>(
     const openStream = (status: number, headers: Headers) =>
       respond(HttpServerResponse.stream(Stream.fromQueue(chunks), { status, headers: toHttpHeaders(headers) }))
     const writer: ResponseWriter = {
+      // without a hook there are no trailers: the router answers gRPC 415
+      trailers: sendTrailers !== undefined,
       head: (status, headers, bytes) => {
         if (responded) return
         if (bytes === undefined) return openStream(status, headers)

@@ -13,7 +13,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as ClientTransport from "./ClientTransport.ts"
 import * as ConnectError from "./ConnectError.ts"
-import type { ClientRequest, ClientResponse, ResponseWriter, ServerRequest } from "./Http.ts"
+import type { ClientRequest, ClientResponse, ProtocolName, ResponseWriter, ServerRequest } from "./Http.ts"
 import { HttpTransport } from "./Http.ts"
 import * as Router from "./Router.ts"
 import { readAll } from "./internal/client.ts"
@@ -101,7 +101,7 @@ export const baseUrl = "http://in-memory"
 export const layerClient = <R>(
   router: Router.Router<R>,
   options: Partial<ClientOptions> & {
-    readonly protocol?: "connect" | "grpc" | "grpc-web" | undefined
+    readonly protocol?: ProtocolName | undefined
     readonly server?: Router.ServerOptions | undefined
   } = {}
 ): Layer.Layer<Transport, never, R> => {

@@ -200,7 +200,7 @@ export const serve = (
   contentType: ContentType
 ): Effect.Effect<void, never, any> => {
   const web = contentType.web
-  const protocol = web ? "grpc_web" : "grpc"
+  const protocol = web ? "grpc-web" : "grpc"
   const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
     const h = new Headers()
     h.set("content-type", contentType.value)

@@ -15,11 +15,10 @@ import * as Codec from "./Codec.ts"
 import * as Cors from "./Cors.ts"
 import type { Compression } from "./Compression.ts"
 import { Compressions } from "./Compression.ts"
-import type { ResponseWriter, ServerRequest } from "./Http.ts"
+import type { HttpHandler, ResponseWriter } from "./Http.ts"
 import type { ServerInterceptor } from "./Interceptor.ts"
-import * as ProtocolConnect from "./ProtocolConnect.ts"
-import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import type { Handlers } from "./Rpc.ts"
+import * as Protocol from "./internal/protocol.ts"
 import type { AnyHandler, Route, ServerConfig } from "./internal/server.ts"
 import { requestHeader } from "./internal/server.ts"
 
@@ -155,8 +154,8 @@ export interface ServerOptions {
   readonly cors?: Cors.Options | undefined
 }
 
-/** The HTTP handler a platform adapter serves. */
-export type HttpHandler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
+/** The HTTP handler a platform adapter serves (defined in `Http`). */
+export type { HttpHandler }
 
 const plain = (writer: ResponseWriter, status: number, extra?: Record<string, string>) => {
   const h = new Headers(extra)
@@ -185,34 +184,36 @@ export const toHttpHandler = <R>(
     return options.cors === undefined ? handler : Cors.middleware(handler, options.cors)
   })
 
-/** Builds the HTTP handler from a resolved configuration. */
-export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHandler<R> =>
-(request, writer) => {
-  const q = request.url.indexOf("?")
-  const path = q === -1 ? request.url : request.url.slice(0, q)
-  const route = router.routes.get(path)
-  if (route === undefined) {
-    return Effect.sync(() => plain(writer, 404))
+/**
+ * Builds the HTTP handler from a resolved configuration. Which protocol serves a request, and the
+ * `Allow` / `Accept-Post` of the 405 / 415 answers, come from the protocol list (computed once per
+ * route here); a writer without trailers (`ResponseWriter.trailers === false`) gets 415 for the
+ * protocols that need them.
+ */
+export const makeHandler = <R>(router: Router<R>, config: ServerConfig): HttpHandler<R> => {
+  const table = new Map<string, Protocol.RouteDispatch>()
+  for (const [path, route] of router.routes) table.set(path, Protocol.dispatchOf(route))
+  return (request, writer) => {
+    const q = request.url.indexOf("?")
+    const dispatch = table.get(q === -1 ? request.url : request.url.slice(0, q))
+    if (dispatch === undefined) {
+      return Effect.sync(() => plain(writer, 404))
+    }
+    if (request.method === "POST") {
+      const served = Protocol.forContentType(requestHeader(request, "content-type"))
+      const trailers = writer.trailers !== false
+      if (
+        served !== undefined && served.protocol.accepts(served.kind, dispatch.route.method) &&
+        (trailers || !served.protocol.needsTrailers)
+      ) {
+        return served.protocol.serve(dispatch.route, request, writer, config, served.kind) as Effect.Effect<void, never, R>
+      }
+      const accept = trailers ? dispatch.acceptPost : dispatch.acceptPostWithoutTrailers
+      return Effect.sync(() => plain(writer, 415, { "accept-post": accept }))
+    }
+    if (request.method === "GET" && dispatch.get !== undefined) {
+      return dispatch.get.protocol.serve(dispatch.route, request, writer, config, dispatch.get.kind) as Effect.Effect<void, never, R>
+    }
+    return Effect.sync(() => plain(writer, 405, { allow: dispatch.allow }))
   }
-  if (request.method === "POST") {
-    const contentType = requestHeader(request, "content-type")
-    const grpc = ProtocolGrpc.parseContentType(contentType)
-    if (grpc !== undefined) return ProtocolGrpc.serve(route, request, writer, config, grpc) as Effect.Effect<void, never, R>
-  }
-  const kind = ProtocolConnect.classify(request)
-  if (request.method !== "POST" && request.method !== "GET") {
-    return Effect.sync(() => plain(writer, 405, { allow: ProtocolConnect.allowsGet(route.method) ? "GET, POST" : "POST" }))
-  }
-  if (kind === "get") {
-    if (!ProtocolConnect.allowsGet(route.method)) return Effect.sync(() => plain(writer, 405, { allow: "POST" }))
-    return ProtocolConnect.serve(route, request, writer, config, kind) as Effect.Effect<void, never, R>
-  }
-  if (kind === undefined || kind.stream === (route.method.methodKind === "unary")) {
-    const accept = route.method.methodKind === "unary"
-      ? "application/proto, application/json"
-      : "application/connect+proto, application/connect+json"
-    const grpcTypes = ", application/grpc, application/grpc+proto, application/grpc+json, application/grpc-web, application/grpc-web+proto, application/grpc-web+json"
-    return Effect.sync(() => plain(writer, 415, { "accept-post": accept + grpcTypes }))
-  }
-  return ProtocolConnect.serve(route, request, writer, config, kind) as Effect.Effect<void, never, R>
 }

@@ -163,7 +163,16 @@ const serverAttributes = (call: HandlerContext, options: ServerOptions): Record<
   }
   const host = call.requestHeaders.get("host")
   if (host !== null) addressAttributes(host, undefined, out)
-  if (call.peer !== undefined) out["client.address"] = call.peer
+  const peer = call.peer
+  if (peer !== undefined) {
+    // the socket's other end: the client, or the last proxy before it
+    out["client.address"] = peer.address
+    out["network.peer.address"] = peer.address
+    if (peer.port !== undefined) {
+      out["client.port"] = peer.port
+      out["network.peer.port"] = peer.port
+    }
+  }
   if (options.attributes !== undefined) Object.assign(out, options.attributes(call))
   return out
 }

@@ -12,6 +12,7 @@ import type { CallOptions } from "./CallOptions.ts"
 import type * as Codec from "./Codec.ts"
 import type { Compression } from "./Compression.ts"
 import type { ConnectError } from "./ConnectError.ts"
+import type { ProtocolName } from "./Http.ts"
 import type { ClientInterceptor } from "./Interceptor.ts"
 
 /** Performs calls for any method; messages are protobuf-es messages (or init shapes for requests). */
@@ -28,7 +29,7 @@ export interface TransportShape {
 
 /** The protocol, server and default timeout of a `Transport`. */
 export interface TransportInfo {
-  readonly protocol: "connect" | "grpc" | "grpc-web"
+  readonly protocol: ProtocolName
   /** The `baseUrl` of the client options. */
   readonly baseUrl: string
   /** The default timeout of every call (`ClientOptions.timeoutMs`). */

@@ -45,15 +45,54 @@ describe.each(["connect", "grpc-web"] as const)("fetch handler and fetch client 
 })
 
 describe("fetch handler", () => {
+  const eliza = "http://x/connectrpc.eliza.v1.ElizaService"
+  /** Status and `Accept-Post` of a POST with this content type. */
+  const post = async (method: string, contentType: string) => {
+    const res = await handler(new Request(`${eliza}/${method}`, { method: "POST", headers: { "content-type": contentType }, body: new Uint8Array(5) }))
+    return { status: res.status, accept: res.headers.get("accept-post") }
+  }
+  const grpcWeb = "application/grpc-web, application/grpc-web+proto, application/grpc-web+json"
+
   it.effect("answers gRPC (which needs trailers) with 415 and unknown paths with 404", () =>
     Effect.promise(async () => {
-      const grpc = await handler(new Request("http://x/connectrpc.eliza.v1.ElizaService/Say", {
-        method: "POST",
-        headers: { "content-type": "application/grpc" },
-        body: new Uint8Array(5)
-      }))
-      expect(grpc.status).toBe(415)
+      // derived from the protocol list: what this adapter serves for a unary method (no gRPC)
+      expect(await post("Say", "application/grpc")).toEqual({ status: 415, accept: `application/proto, application/json, ${grpcWeb}` })
       const missing = await handler(new Request("http://x/nope/Nope", { method: "POST" }))
       expect(missing.status).toBe(404)
+    }))
+
+  it.effect("derives Allow and Accept-Post from the protocols a route takes", () =>
+    Effect.promise(async () => {
+      expect(await post("Introduce", "application/proto")).toEqual({
+        status: 415,
+        accept: `application/connect+proto, application/connect+json, ${grpcWeb}`
+      })
+      const put = await handler(new Request(`${eliza}/Say`, { method: "PUT" }))
+      expect({ status: put.status, allow: put.headers.get("allow") }).toEqual({ status: 405, allow: "GET, POST" })
+      const get = await handler(new Request(`${eliza}/Introduce`, { method: "GET" }))
+      expect({ status: get.status, allow: get.headers.get("allow") }).toEqual({ status: 405, allow: "POST" })
+    }))
+
+  it.effect("a writer with trailers (the default) is offered gRPC too", () =>
+    Effect.gen(function*() {
+      const http = yield* Router.toHttpHandler(router)
+      let answer: { status: number; accept: string | null } | undefined
+      yield* http({
+        method: "POST",
+        url: "/connectrpc.eliza.v1.ElizaService/Say",
+        headers: new Headers({ "content-type": "text/plain" }),
+        httpVersion: "2",
+        body: Stream.empty,
+        readAll: () => Effect.succeed(new Uint8Array(0))
+      }, {
+        head: (status, headers) => (answer = { status, accept: headers.get("accept-post") }),
+        write: () => Effect.void,
+        end: () => {}
+      })
+      expect(answer).toEqual({
+        status: 415,
+        accept: "application/proto, application/json, application/grpc, application/grpc+proto, application/grpc+json, " +
+          "application/grpc-web, application/grpc-web+proto, application/grpc-web+json"
+      })
     }))
 })

@@ -100,6 +100,9 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("Telemetry over %s", (pr
     }
     expect(client.attributes["server.address"]).toBe("in-memory")
     expect(client.attributes["server.port"]).toBe(80)
+    // in memory there is no socket, so no peer
+    expect(server.attributes["network.peer.address"]).toBeUndefined()
+    expect(server.attributes["client.address"]).toBeUndefined()
     // the server span is the child of the client span, through the traceparent header
     expect(server.spanContext().traceId).toBe(client.spanContext().traceId)
     expect(server.parentSpanContext?.spanId).toBe(client.spanContext().spanId)

@@ -13,8 +13,9 @@ import type * as Scope from "effect/Scope"
 import * as FetchHandler from "@connect-effect/core/FetchHandler"
 import * as Router from "@connect-effect/core/Router"
 import { Compressions } from "@connect-effect/core/Compression"
+import type { Peer } from "@connect-effect/core/Http"
 import * as BunCompression from "./BunCompression.ts"
-import { bun, type BunTlsOptions } from "./internal/bun.ts"
+import { bun, type BunServer as BunServerHandle, type BunTlsOptions } from "./internal/bun.ts"
 
 /** Options of {@link make}. */
 export interface Options {
@@ -49,6 +50,20 @@ export class BunServer extends Context.Service<BunServer, Info>()("@connect-effe
  * requests finish for `gracePeriodMs`, then closes what is left.
  */
 export const make = (handler: FetchHandler.FetchHandler, options: Options = {}): Effect.Effect<Info, ServeError, Scope.Scope> =>
+  serve(handler, options, undefined)
+
+/** Where the peer resolver of {@link layerRouter} finds the Bun server (set once it listens). */
+interface Served {
+  server: BunServerHandle | undefined
+}
+
+/** The client end of a request's connection, as Bun tells it (asked only when a handler reads it). */
+const peerOf = (served: Served, request: Request): Peer | undefined => {
+  const ip = served.server?.requestIP(request)
+  return ip == null ? undefined : { address: ip.address, port: ip.port }
+}
+
+const serve = (handler: FetchHandler.FetchHandler, options: Options, served: Served | undefined): Effect.Effect<Info, ServeError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.try({
       try: () => {
@@ -60,6 +75,7 @@ export const make = (handler: FetchHandler.FetchHandler, options: Options = {}):
           idleTimeout: options.idleTimeoutSeconds ?? 120,
           ...(options.tls !== undefined ? { tls: { ...options.tls, rejectUnauthorized: options.tls.rejectUnauthorized ?? options.tls.requestCert === true } } : {})
         })
+        if (served !== undefined) served.server = server
         return { server, host }
       },
       catch: (cause) => new ServeError({ message: `cannot listen: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
@@ -89,10 +105,12 @@ export const layerRouter = <R, E = never, R2 = never>(
     Effect.gen(function*() {
       const r = Effect.isEffect(router) ? yield* router : router
       const provided = yield* Compressions
+      const served: Served = { server: undefined }
       const handler = yield* FetchHandler.fromRouter(r, {
         ...options,
-        compressions: options.compressions ?? (provided.length > 0 ? provided : BunCompression.all)
+        compressions: options.compressions ?? (provided.length > 0 ? provided : BunCompression.all),
+        peer: (request) => peerOf(served, request)
       })
-      return yield* make(handler, options)
+      return yield* serve(handler, options, served)
     })
   )

@@ -7,6 +7,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as https from "node:https"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -352,6 +353,42 @@ describe("a Bun server called from Node", () => {
     })
     expect(status).toBe(415)
     expect(accept).toContain("application/grpc-web")
+  })
+
+  it.each([false, true])("the handler sees the peer: 127.0.0.1 and the client socket's port (tls=%s)", async (tls) => {
+    const { sentence, localPort } = await new Promise<{ sentence: string; localPort: number | undefined }>((resolve, reject) => {
+      const body = JSON.stringify({ sentence: "peer" })
+      const options = {
+        host: "127.0.0.1",
+        port: tls ? secure.port : plain.port,
+        method: "POST",
+        path: "/connectrpc.eliza.v1.ElizaService/Say",
+        headers: { "content-type": "application/json", "content-length": body.length },
+        agent: false as const
+      }
+      const req = tls ? https.request({ ...options, ...clientTls }) : http.request(options)
+      let localPort: number | undefined
+      req.on("socket", (socket) => socket.once(tls ? "secureConnect" : "connect", () => (localPort = socket.localPort)))
+      req.on("response", (res) => {
+        let text = ""
+        res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => {
+          if (res.statusCode !== 200) return reject(new Error(`${res.statusCode} ${text}`))
+          resolve({ sentence: (JSON.parse(text) as { sentence: string }).sentence, localPort })
+        })
+      })
+      req.on("error", reject)
+      req.setTimeout(5000, () => req.destroy(new Error("timeout")))
+      req.end(body)
+    })
+    expect(localPort).toBeGreaterThan(0)
+    expect(sentence).toBe(`127.0.0.1 ${localPort}`)
+  })
+
+  it("the peer through the generated client: 127.0.0.1 and a valid port", async () => {
+    const [address, port] = (await run(say("peer"))).sentence.split(" ")
+    expect(address).toBe("127.0.0.1")
+    expect(Number(port)).toBeGreaterThan(0)
+    expect(Number(port)).toBeLessThan(65536)
   })
 
   it("SIGTERM lets an in-flight call finish, then the server exits 0", async () => {

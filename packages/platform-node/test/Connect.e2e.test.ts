@@ -2,6 +2,9 @@
  * End-to-end: the generated Eliza client against a connect-effect Node server over real
  * sockets, across HTTP/1.1 and h2c × proto and JSON × every compression × POST and GET.
  */
+import * as http from "node:http"
+import * as http2 from "node:http2"
+import * as https from "node:https"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { create } from "@bufbuild/protobuf"
 import { StringValueSchema } from "@bufbuild/protobuf/wkt"
@@ -378,6 +381,77 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("behaviour over %s", (pr
       )
     ))
     expect(error.code).toBe("unavailable")
+  })
+})
+
+// The peer: the handler sees the client end of the connection, compared with the local port of
+// the test's own socket (raw node:http / node:http2 clients, so the test knows it)
+const sayPath = "/connectrpc.eliza.v1.ElizaService/Say"
+
+/** Calls `say("peer")` over HTTP/1.1: the answer and the client socket's local port. */
+const peerOverHttp1 = (url: string, tls?: typeof clientTls) =>
+  new Promise<{ sentence: string; localPort: number | undefined }>((resolve, reject) => {
+    const body = JSON.stringify({ sentence: "peer" })
+    const options = { method: "POST", headers: { "content-type": "application/json", "content-length": body.length }, agent: false as const }
+    const req = tls === undefined ? http.request(`${url}${sayPath}`, options) : https.request(`${url}${sayPath}`, { ...options, ...tls })
+    let localPort: number | undefined
+    req.on("socket", (socket) => socket.once(tls === undefined ? "connect" : "secureConnect", () => (localPort = socket.localPort)))
+    req.on("error", reject)
+    req.on("response", (res) => {
+      let text = ""
+      res.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`${res.statusCode} ${text}`))
+        resolve({ sentence: (JSON.parse(text) as { sentence: string }).sentence, localPort })
+      })
+    })
+    req.end(body)
+  })
+
+/** Calls `say("peer")` over HTTP/2 (h2c, or TLS by ALPN): the answer and the session socket's local port. */
+const peerOverHttp2 = (url: string, tls?: typeof clientTls) =>
+  new Promise<{ sentence: string; localPort: number | undefined }>((resolve, reject) => {
+    const session = http2.connect(url, tls ?? {})
+    session.on("error", reject)
+    session.once("connect", () => {
+      const localPort = session.socket.localPort
+      const stream = session.request({ ":method": "POST", ":path": sayPath, "content-type": "application/json" })
+      let text = ""
+      let status = 0
+      stream.on("response", (headers) => (status = Number(headers[":status"])))
+      stream.setEncoding("utf8").on("data", (d: string) => (text += d)).on("end", () => {
+        session.close()
+        if (status !== 200) return reject(new Error(`${status} ${text}`))
+        resolve({ sentence: (JSON.parse(text) as { sentence: string }).sentence, localPort })
+      })
+      stream.on("error", reject)
+      stream.end(JSON.stringify({ sentence: "peer" }))
+    })
+  })
+
+describe("the handler sees the peer", () => {
+  it.each([
+    ["HTTP/1.1", peerOverHttp1, false],
+    ["HTTP/1.1 over mutual TLS", peerOverHttp1, true],
+    ["h2c", peerOverHttp2, false],
+    ["HTTP/2 over mutual TLS", peerOverHttp2, true]
+  ] as const)("%s: 127.0.0.1 and the client socket's port", async (_, call, secure) => {
+    const { localPort, sentence } = secure ? await call(tlsBaseUrl, clientTls) : await call(baseUrl)
+    expect(localPort).toBeGreaterThan(0)
+    expect(sentence).toBe(`127.0.0.1 ${localPort}`)
+  })
+
+  it.each(["1.1", "2"] as const)("through the Node client transport (HTTP/%s)", async (httpVersion) => {
+    const { sentence } = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "peer" })), { httpVersion })
+    const [address, port] = sentence.split(" ")
+    expect(address).toBe("127.0.0.1")
+    expect(Number(port)).toBeGreaterThan(0)
+    expect(Number(port)).toBeLessThan(65536)
+    expect(Number(port)).not.toBe(Number(new URL(baseUrl).port))
+  })
+
+  it.each(["memory", "fetch"] as const)("in %s there is no peer", async (runtime) => {
+    const { sentence } = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "peer" })), { runtime })
+    expect(sentence).toBe("none")
   })
 })
 

@@ -172,7 +172,7 @@ describe("HttpApp in an effect/http app on NodeHttpServer", () => {
           )
           expect(result).toEqual({
             said: "echo: hello",
-            protocolHeader: protocol === "connect" ? "connect" : "grpc_web",
+            protocolHeader: protocol,
             intro: ["Ada #1", "Ada #2", "Ada #3"],
             summary: "2"
           })

@@ -116,6 +116,13 @@ describe.each(setups)("Telemetry e2e, %s", (name, system, transport) => {
       expect(server.attributes["server.address"]).toBe("127.0.0.1")
       expect(server.attributes["server.port"]).toBe(port)
     }
+    // the client end of the connection, read from the socket
+    expect(server.attributes["client.address"]).toBe("127.0.0.1")
+    expect(server.attributes["network.peer.address"]).toBe("127.0.0.1")
+    const peerPort = server.attributes["network.peer.port"]
+    expect(typeof peerPort === "number" && peerPort > 0 && peerPort < 65536 && peerPort !== port).toBe(true)
+    expect(server.attributes["client.port"]).toBe(peerPort)
+    expect(client.attributes["client.address"]).toBeUndefined()
   })
 
   it("records error codes on both sides", async () => {

@@ -5,13 +5,13 @@ import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
-import type { ResponseWriter, ServerRequest } from "../Http.ts"
+import type { ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
 import { frameMessages, namingReadMax, readEnvelope, readEnvelopes, splitEnvelopes } from "./pipeline.ts"
 import * as Server from "./server.ts"
 
 /** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
 export interface EnvelopedCall {
-  readonly protocol: string
+  readonly protocol: ProtocolName
   readonly codec: Codec
   readonly timeoutMs: number | undefined
   readonly requestCompression: Compression | undefined

@@ -5,7 +5,7 @@ import * as ConnectError from "../ConnectError.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
-import type { ServerRequest } from "../Http.ts"
+import type { Peer, ProtocolName, ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
 import { isProtocolHeader } from "./headers.ts"
@@ -42,7 +42,7 @@ const noDeadline = (): number | undefined => undefined
  */
 class CallContext implements HandlerContext {
   readonly method: DescMethod
-  readonly protocol: string
+  readonly protocol: ProtocolName
   readonly httpMethod: string
   readonly url: string
   readonly request: ServerRequest
@@ -50,7 +50,7 @@ class CallContext implements HandlerContext {
   readonly timeRemaining: () => number | undefined
   headers_: Headers | undefined = undefined
   trailers_: Headers | undefined = undefined
-  constructor(method: DescMethod, protocol: string, request: ServerRequest, timeoutMs: number | undefined) {
+  constructor(method: DescMethod, protocol: ProtocolName, request: ServerRequest, timeoutMs: number | undefined) {
     this.method = method
     this.protocol = protocol
     this.httpMethod = request.method
@@ -62,6 +62,9 @@ class CallContext implements HandlerContext {
   }
   get requestHeaders(): Headers {
     return this.request.headers
+  }
+  get peer(): Peer | undefined {
+    return this.request.peer?.()
   }
   get responseHeaders(): Headers {
     return (this.headers_ ??= new Headers())
@@ -78,7 +81,7 @@ export const requestHeader = (request: ServerRequest, name: string): string | nu
 /** Makes the handler context of a call. */
 export const makeContext = (
   method: DescMethod,
-  protocol: string,
+  protocol: ProtocolName,
   request: ServerRequest,
   timeoutMs: number | undefined
 ): HandlerContext => new CallContext(method, protocol, request, timeoutMs)

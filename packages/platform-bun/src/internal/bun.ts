@@ -5,6 +5,8 @@ export interface BunServer {
   readonly url: URL
   readonly pendingRequests: number
   stop(closeActiveConnections?: boolean): Promise<void>
+  /** The client end of a request's connection (`null` once it is gone, or for a Unix socket). */
+  requestIP(request: Request): { readonly address: string; readonly port: number } | null
 }
 
 /** TLS settings accepted by `Bun.serve`. */

@@ -149,7 +149,7 @@ const handle = (state: Exchange.State, handler: Exchange.Handler, req: http.Inco
       reader.discard()
     }
   }
-  const request = new NodeRequest.NodeRequest(req.method ?? "GET", req.url ?? "/", "1.1", req.rawHeaders, undefined, reader, ex)
+  const request = new NodeRequest.NodeRequest(req.method ?? "GET", req.url ?? "/", "1.1", req.rawHeaders, undefined, reader, ex, req.socket)
   res.on("close", () => Exchange.onClose(state, ex))
   RequestTimeouts.arm(state.requestTimeouts, req, ex, () => {
     if (!res.headersSent) res.setHeader("connection", "close")

@@ -202,7 +202,7 @@ const handle = (
       reader.discard()
     }
   }
-  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex)
+  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex, stream)
   const activity = IdleSessions.streamOpened(state.idleSessions, stream)
   stream.on("close", () => {
     Exchange.onClose(state, ex)

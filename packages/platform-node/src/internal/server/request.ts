@@ -7,7 +7,7 @@ import type * as http2 from "node:http2"
 import type * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
-import type { ServerRequest } from "@connect-effect/core/Http"
+import type { Peer, ServerRequest } from "@connect-effect/core/Http"
 import type { BodyReader } from "../body.ts"
 import * as NodeHeaders from "../headers.ts"
 import type * as Exchange from "./exchange.ts"
@@ -16,6 +16,20 @@ const canceledByPeer = () => ConnectError.make("canceled", "peer closed the requ
 
 /** How a request body maps Node's errors and early closes: the peer canceled. */
 export const bodyOptions = { onError: canceledByPeer, onPrematureClose: canceledByPeer }
+
+/** The remote end of a socket (a `net.Socket`, a `tls.TLSSocket`, or an HTTP/2 session's socket). */
+interface RemoteEnd {
+  readonly remoteAddress?: string | undefined
+  readonly remotePort?: number | undefined
+}
+
+/** Where the peer is read from: the HTTP/1.1 request's socket, or the HTTP/2 stream (its session's socket). */
+export type PeerSource = RemoteEnd | http2.ServerHttp2Stream
+
+const remotePeer = (socket: RemoteEnd | undefined): Peer | undefined => {
+  const address = socket?.remoteAddress
+  return address === undefined ? undefined : { address, port: socket!.remotePort }
+}
 
 /**
  * A request as the router sees it (a class, not an object literal with getters: those are slow
@@ -32,7 +46,10 @@ export class NodeRequest implements ServerRequest {
   readonly objectHeaders: http2.IncomingHttpHeaders | undefined
   readonly reader: BodyReader
   readonly ex: Exchange.Exchange
+  readonly peerSource: PeerSource
   webHeaders: Headers | undefined = undefined
+  /** The peer once read (`null`: unknown). */
+  peer_: Peer | null | undefined = undefined
   constructor(
     method: string,
     url: string,
@@ -40,7 +57,8 @@ export class NodeRequest implements ServerRequest {
     rawHeaders: ReadonlyArray<string> | undefined,
     objectHeaders: http2.IncomingHttpHeaders | undefined,
     reader: BodyReader,
-    ex: Exchange.Exchange
+    ex: Exchange.Exchange,
+    peerSource: PeerSource
   ) {
     this.method = method
     this.url = url
@@ -49,6 +67,7 @@ export class NodeRequest implements ServerRequest {
     this.objectHeaders = objectHeaders
     this.reader = reader
     this.ex = ex
+    this.peerSource = peerSource
   }
   get headers(): Headers {
     return (this.webHeaders ??= this.rawHeaders !== undefined
@@ -69,5 +88,20 @@ export class NodeRequest implements ServerRequest {
   }
   onPeerClose(f: () => void): void {
     ;(this.ex.peerClose ??= []).push(f)
+  }
+  /** Read from the socket on first use, then kept (the socket may be gone by a later read). */
+  peer(): Peer | undefined {
+    if (this.peer_ === undefined) {
+      let peer: Peer | undefined
+      try {
+        peer = this.httpVersion === "2"
+          ? remotePeer((this.peerSource as http2.ServerHttp2Stream).session?.socket)
+          : remotePeer(this.peerSource as RemoteEnd)
+      } catch {
+        // an HTTP/2 session whose socket is already gone
+      }
+      this.peer_ = peer ?? null
+    }
+    return this.peer_ ?? undefined
   }
 }
