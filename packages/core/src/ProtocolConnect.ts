@@ -25,7 +25,7 @@ import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
 import { appendAll } from "./internal/headers.ts"
 import * as Server from "./internal/server.ts"
-import { type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
+import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
 import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
 import { addUserHeaders } from "./internal/server.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
@@ -498,7 +498,7 @@ export const unaryCall = (
             // a compressed body may be a little larger than its message (incompressible bytes): some
             // room, but never unbounded; what it inflates to is bounded by readMaxBytes too, error
             // bodies included (a bomb in an error response must not exhaust the client)
-            const readLimit = compression.ok === undefined ? config.readMaxBytes : config.readMaxBytes + 64 * 1024
+            const readLimit = compression.ok === undefined ? config.readMaxBytes : config.readMaxBytes + BODY_HEADROOM
             return Effect.flatMap(readResponseBody(response, readLimit, config.readMaxBytes), (raw) => {
               const decompressed = compression.ok === undefined
                 ? Effect.succeed(raw)

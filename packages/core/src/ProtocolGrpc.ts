@@ -23,7 +23,7 @@ import type { HandlerContext } from "./HandlerContext.ts"
 import type { ClientResponse, HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
 import type { ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
-import { type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
+import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
 import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
 import { serveEnveloped } from "./internal/envelopedServer.ts"
 import * as GrpcStatus from "./internal/grpcStatus.ts"
@@ -576,7 +576,7 @@ const readUnaryResponse = (
 ): Effect.Effect<unknown, ConnectError.ConnectError> => {
   const headers = response.headers
   // one message, a gRPC-Web trailer frame, and some room (errors name readMaxBytes, not this)
-  const limit = config.readMaxBytes + 5 + 64 * 1024
+  const limit = config.readMaxBytes + 5 + BODY_HEADROOM
   return Effect.flatMap(readResponseBody(response, limit, config.readMaxBytes), (bytes) => {
     const envelopes: Array<Envelope.Envelope> = []
     const parser = splitEnvelopes(bytes, config.readMaxBytes, envelopes)

@@ -122,6 +122,12 @@ export const readAll = (
   )
 
 /**
+ * Room a whole-body read allows past `readMaxBytes`: a compressed message may be a little larger
+ * than its content, and a gRPC-Web body carries its trailer frame.
+ */
+export const BODY_HEADROOM = 64 * 1024
+
+/**
  * The whole body of a response, read up to `limit` (`readMaxBytes` and room for framing); when it
  * is too large, the error names `readMaxBytes`.
  */
