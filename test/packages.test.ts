@@ -39,6 +39,9 @@ const importedPackages = (p: string): Set<string> => {
   return names
 }
 
+/** Folders of src/ whose capitalised modules are public entries. */
+const PUBLIC_DIRS = ["", "adapters", "extensions"]
+
 describe.each(PACKAGES)("packages/%s/package.json", (p) => {
   const pkg = manifest(p)
 
@@ -53,18 +56,24 @@ describe.each(PACKAGES)("packages/%s/package.json", (p) => {
     expect(fs.existsSync(path.join(ROOT, "packages", p, "LICENSE"))).toBe(true)
   })
 
-  it("exports every top-level module of src/ (sources, types, default) and hides internal/*", () => {
-    const modules = fs.readdirSync(path.join(ROOT, "packages", p, "src"))
-      .filter((f) => f.endsWith(".ts") && f !== "index.ts" && f !== "main.ts" && /^[A-Z]/.test(f))
-      .map((f) => f.slice(0, -3))
-    const expected = ["./package.json", ".", ...modules.map((m) => `./${m}`), "./internal/*"]
+  it("exports every public module of src/ (sources, types, default) and nothing else", () => {
+    // public modules: the capitalised files at the top of src/ and in the public folders
+    // (adapters/, extensions/); protocol*/ and internal/ are implementation
+    const modules = PUBLIC_DIRS.flatMap((dir) => {
+      const full = path.join(ROOT, "packages", p, "src", dir)
+      if (!fs.existsSync(full)) return []
+      return fs.readdirSync(full)
+        .filter((f) => f.endsWith(".ts") && /^[A-Z]/.test(f))
+        .map((f) => ({ name: f.slice(0, -3), file: dir === "" ? f.slice(0, -3) : `${dir}/${f.slice(0, -3)}` }))
+    })
+    const expected = ["./package.json", ".", ...modules.map((m) => `./${m.name}`), "./internal/*"]
     expect(Object.keys(pkg.exports).sort()).toEqual(expected.sort())
     expect(pkg.exports["./internal/*"]).toBeNull()
-    for (const m of ["index", ...modules]) {
-      expect(pkg.exports[m === "index" ? "." : `./${m}`]).toEqual({
-        "@connect-effect/source": `./src/${m}.ts`,
-        types: `./dist/${m}.d.ts`,
-        default: `./dist/${m}.js`
+    for (const m of [{ name: "index", file: "index" }, ...modules]) {
+      expect(pkg.exports[m.name === "index" ? "." : `./${m.name}`]).toEqual({
+        "@connect-effect/source": `./src/${m.file}.ts`,
+        types: `./dist/${m.file}.d.ts`,
+        default: `./dist/${m.file}.js`
       })
     }
   })
@@ -73,7 +82,8 @@ describe.each(PACKAGES)("packages/%s/package.json", (p) => {
     const index = fs.readFileSync(path.join(ROOT, "packages", p, "src/index.ts"), "utf8")
     for (const key of Object.keys(pkg.exports)) {
       if (key === "." || key === "./package.json" || key === "./internal/*") continue
-      expect(index).toContain(`export * as ${key.slice(2)} from "${key}.ts"`)
+      const source = (pkg.exports[key] as Record<string, string>)["@connect-effect/source"]!.replace("./src/", "./")
+      expect(index).toContain(`export * as ${key.slice(2)} from "${source}"`)
     }
   })
 

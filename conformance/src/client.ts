@@ -17,11 +17,11 @@ import * as Stream from "effect/Stream"
 import * as Code from "@connect-effect/core/Code"
 import * as Codec from "@connect-effect/core/Codec"
 import * as ConnectError from "@connect-effect/core/ConnectError"
-import { HttpTransport } from "@connect-effect/core/Http"
+import { HttpClient } from "@connect-effect/core/Http"
 import * as ProtocolConnect from "@connect-effect/core/ProtocolConnect"
 import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
-import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
+import * as NodeHttpClient from "@connect-effect/platform-node/NodeHttpClient"
 import * as BunTransport from "@connect-effect/platform-bun/BunTransport"
 import {
   ClientCompatRequestSchema,
@@ -78,12 +78,12 @@ const canceled = () => ConnectError.make("canceled", "canceled by the client")
 
 /** HTTP transports, one per HTTP version and TLS setup, built on first use and kept for the run. */
 class Transports {
-  private readonly cache = new Map<string, Promise<HttpTransport["Service"]>>()
+  private readonly cache = new Map<string, Promise<HttpClient["Service"]>>()
   private readonly scope: Scope.Closeable
   constructor(scope: Scope.Closeable) {
     this.scope = scope
   }
-  get(request: ClientCompatRequest): Promise<HttpTransport["Service"]> {
+  get(request: ClientCompatRequest): Promise<HttpClient["Service"]> {
     const http2 = request.httpVersion === HTTPVersion.HTTP_VERSION_2
     const ca = request.serverTlsCert
     const creds = request.clientTlsCreds
@@ -100,16 +100,16 @@ class Transports {
         // Bun: its fetch (HTTP/1.1, TLS options as Bun's `tls` init field)
         ? BunTransport.layerHttp(tls !== undefined ? { tls } : {})
         : http2
-        ? NodeHttpTransport.layerHttp2(tls !== undefined ? { tls } : {})
-        : NodeHttpTransport.layerHttp1(tls !== undefined ? { tls } : {})
-      found = Effect.runPromise(Layer.buildWithScope(layer, this.scope)).then((ctx) => Context.get(ctx, HttpTransport))
+        ? NodeHttpClient.layerHttp2(tls !== undefined ? { tls } : {})
+        : NodeHttpClient.layerHttp1(tls !== undefined ? { tls } : {})
+      found = Effect.runPromise(Layer.buildWithScope(layer, this.scope)).then((ctx) => Context.get(ctx, HttpClient))
       this.cache.set(key, found)
     }
     return found
   }
 }
 
-const runCase = (request: ClientCompatRequest, http: HttpTransport["Service"]) =>
+const runCase = (request: ClientCompatRequest, http: HttpClient["Service"]) =>
   Effect.suspend(() => {
     const method: DescMethod | undefined = ConformanceService.methods.find((m) => m.name === request.method)
     if (method === undefined) return Effect.fail(`unknown method ${request.method}`)

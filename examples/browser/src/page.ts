@@ -8,7 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import { ElizaClient } from "../../eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService } from "../../eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
@@ -27,7 +27,7 @@ const connectClient = createClient(ElizaService, createConnectTransport({ baseUr
 const grpcWebClient = createClient(ElizaService, createGrpcWebTransport({ baseUrl }))
 
 // connect-effect's client over the browser's fetch, as an Effect layer
-const EffectClient = ElizaClient.layer.pipe(Layer.provide(FetchHttpTransport.layerConnect({ baseUrl, codec: "json" })))
+const EffectClient = ElizaClient.layer.pipe(Layer.provide(FetchHttpClient.layerConnect({ baseUrl, codec: "json" })))
 
 const sayWithEffect = (sentence: string) =>
   Effect.runPromise(

@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
 import { ElizaClient } from "../../eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
@@ -57,7 +57,7 @@ describe("route handler called with Requests", () => {
     for (const protocol of ["connect", "grpc-web"] as const) {
       const options = { baseUrl: "http://localhost:3000" }
       const transport = (protocol === "connect" ? ClientTransport.layerConnect(options) : ClientTransport.layerGrpcWeb(options)).pipe(
-        Layer.provide(FetchHttpTransport.layer({ fetch: nextFetch })),
+        Layer.provide(FetchHttpClient.layer({ fetch: nextFetch })),
         Layer.provide(NodeCompression.layer)
       )
       const result = await Effect.runPromise(

@@ -1,7 +1,7 @@
 /**
- * Protocol transports over any `HttpTransport`: Connect, gRPC and gRPC-Web. Platform layers
- * (`NodeTransport`, `BunTransport`, `FetchHttpTransport`, `MemoryTransport`) provide the
- * `HttpTransport`; these layers put a protocol on top of it.
+ * Protocol transports over any `HttpClient`: Connect, gRPC and gRPC-Web. Platform layers
+ * (`NodeTransport`, `BunTransport`, `FetchHttpClient`, `MemoryTransport`) provide the
+ * `HttpClient`; these layers put a protocol on top of it.
  *
  * @since 0.1.0
  */
@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Codec from "./Codec.ts"
 import { Compressions } from "./Compression.ts"
-import { HttpTransport, type ProtocolName } from "./Http.ts"
+import { HttpClient, type ProtocolName } from "./Http.ts"
 import * as ProtocolConnect from "./ProtocolConnect.ts"
 import * as ProtocolGrpc from "./ProtocolGrpc.ts"
 import { type ClientOptions, Transport, type TransportInfo } from "./Transport.ts"
@@ -44,7 +44,7 @@ const make = (options: ClientOptions, protocol: ProtocolName) =>
   Layer.effect(
     Transport,
     Effect.gen(function*() {
-      const http = yield* HttpTransport
+      const http = yield* HttpClient
       const config = resolve(options, yield* Compressions)
       const transport = protocol === "connect"
         ? ProtocolConnect.makeTransport(http, config)
@@ -54,13 +54,13 @@ const make = (options: ClientOptions, protocol: ProtocolName) =>
     })
   )
 
-/** The Connect protocol over the `HttpTransport` in context. */
-export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+/** The Connect protocol over the `HttpClient` in context. */
+export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   make(options, "connect")
 
-/** The gRPC protocol over the `HttpTransport` in context (it needs HTTP/2 trailers). */
-export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> => make(options, "grpc")
+/** The gRPC protocol over the `HttpClient` in context (it needs HTTP/2 trailers). */
+export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> => make(options, "grpc")
 
-/** The gRPC-Web protocol over the `HttpTransport` in context. */
-export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+/** The gRPC-Web protocol over the `HttpClient` in context. */
+export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   make(options, "grpc-web")

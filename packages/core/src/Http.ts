@@ -118,6 +118,6 @@ export interface ClientResponse {
  * (RST_STREAM on HTTP/2, socket destroy on HTTP/1.1). Failures are `ConnectError`s
  * (`unavailable` for connection errors, `deadline_exceeded`/`canceled` as appropriate).
  */
-export class HttpTransport extends Context.Service<HttpTransport, {
+export class HttpClient extends Context.Service<HttpClient, {
   readonly request: (request: ClientRequest) => Effect.Effect<ClientResponse, ConnectError, Scope.Scope>
-}>()("@connect-effect/core/HttpTransport") {}
+}>()("@connect-effect/core/HttpClient") {}

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
-import type { HttpTransport } from "./Http.ts"
+import type { HttpClient } from "./Http.ts"
 import type { ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
 import * as Code from "./Code.ts"
@@ -24,12 +24,12 @@ import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "./Http.ts"
 import { appendAll } from "./internal/headers.ts"
-import * as Server from "./internal/server.ts"
-import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
-import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
-import { addUserHeaders } from "./internal/server.ts"
-import { serveEnveloped } from "./internal/envelopedServer.ts"
-import { decodeMessage, readEnvelope, readEnvelopes, writePayload } from "./internal/pipeline.ts"
+import * as Server from "./protocol/server.ts"
+import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readAll, readResponseBody, requestFrames, runInterceptors } from "./protocol/client.ts"
+import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./protocol/compressionNegotiation.ts"
+import { addUserHeaders } from "./protocol/server.ts"
+import { serveEnveloped } from "./protocol/envelopedServer.ts"
+import { decodeMessage, readEnvelope, readEnvelopes, writePayload } from "./protocol/pipeline.ts"
 
 /** The protocol version this module speaks. */
 export const PROTOCOL_VERSION = "1"
@@ -450,7 +450,7 @@ const userHeaders = (options: CallOptions | undefined): Headers => new Headers(o
 
 /** Performs a unary call over the Connect protocol. */
 export const unaryCall = (
-  http: HttpTransport["Service"],
+  http: HttpClient["Service"],
   config: ClientConfig,
   method: DescMethod,
   request: unknown,
@@ -565,7 +565,7 @@ const unaryErrorFromResponse = (
 
 /** Performs a streaming call (client, server or bidi) over the Connect protocol. */
 export const streamCall = <E>(
-  http: HttpTransport["Service"],
+  http: HttpClient["Service"],
   config: ClientConfig,
   method: DescMethod,
   requests: Stream.Stream<unknown, E>,
@@ -718,8 +718,8 @@ const readStreamResponse = (
       })
   )
 
-/** Builds a Connect-protocol `Transport` over an `HttpTransport`. */
-export const makeTransport = (http: HttpTransport["Service"], config: ClientConfig): TransportShape => ({
+/** Builds a Connect-protocol `Transport` over an `HttpClient`. */
+export const makeTransport = (http: HttpClient["Service"], config: ClientConfig): TransportShape => ({
   unary: (method, request, options) => unaryCall(http, config, method, request, options),
   stream: (method, requests, options) => streamCall(http, config, method, requests, options)
 })

@@ -20,16 +20,16 @@ import type { Compression } from "./Compression.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as Envelope from "./Envelope.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
-import type { ClientResponse, HttpTransport, ResponseWriter, ServerRequest } from "./Http.ts"
+import type { ClientResponse, HttpClient, ResponseWriter, ServerRequest } from "./Http.ts"
 import type { ClientRequestInfo, ClientResponseInfo } from "./Interceptor.ts"
 import type { TransportShape } from "./Transport.ts"
-import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readResponseBody, requestFrames, runInterceptors } from "./internal/client.ts"
-import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./internal/compressionNegotiation.ts"
-import { serveEnveloped } from "./internal/envelopedServer.ts"
-import * as GrpcStatus from "./internal/grpcStatus.ts"
+import { BODY_HEADROOM, type ClientConfig, deadlineEffect, deadlineStream, effectiveTimeout, mergeMeta, methodUrl, readResponseBody, requestFrames, runInterceptors } from "./protocol/client.ts"
+import { negotiate, requestCompression as findRequestCompression, responseCompression as findResponseCompression, setAcceptEncoding } from "./protocol/compressionNegotiation.ts"
+import { serveEnveloped } from "./protocol/envelopedServer.ts"
+import * as GrpcStatus from "./protocol-grpc/status.ts"
 import { isProtocolHeader } from "./internal/headers.ts"
-import { frameMessage, readEnvelope, readEnvelopes, splitEnvelopes, tryEffect } from "./internal/pipeline.ts"
-import * as Server from "./internal/server.ts"
+import { frameMessage, readEnvelope, readEnvelopes, splitEnvelopes, tryEffect } from "./protocol/pipeline.ts"
+import * as Server from "./protocol/server.ts"
 
 /** A parsed gRPC or gRPC-Web content type. */
 export interface ContentType {
@@ -320,7 +320,7 @@ const userHeadersOf = (headers: Headers): Headers => {
 
 /** Performs a call of any kind over gRPC or gRPC-Web; unary calls are a stream of one. */
 export const streamCall = <E>(
-  http: HttpTransport["Service"],
+  http: HttpClient["Service"],
   config: ClientConfig,
   web: boolean,
   method: DescMethod,
@@ -354,7 +354,7 @@ class ResponseInfo implements ClientResponseInfo {
 
 /** Performs a unary call over gRPC or gRPC-Web: one buffer out, the whole response read without a Stream. */
 export const unaryCall = (
-  http: HttpTransport["Service"],
+  http: HttpClient["Service"],
   config: ClientConfig,
   web: boolean,
   method: DescMethod,
@@ -369,7 +369,7 @@ export const unaryCall = (
  * response as a Stream, `unary` (with `unaryRequest`) reads it whole.
  */
 const makeCall = <E>(
-  http: HttpTransport["Service"],
+  http: HttpClient["Service"],
   config: ClientConfig,
   web: boolean,
   method: DescMethod,
@@ -628,8 +628,8 @@ const readUnaryResponse = (
   })
 }
 
-/** Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpTransport`. */
-export const makeTransport = (http: HttpTransport["Service"], config: ClientConfig, web: boolean): TransportShape => ({
+/** Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`. */
+export const makeTransport = (http: HttpClient["Service"], config: ClientConfig, web: boolean): TransportShape => ({
   unary: (method, request, options) => unaryCall(http, config, web, method, request, options),
   stream: (method, requests, options) => streamCall(http, config, web, method, requests, options)
 })

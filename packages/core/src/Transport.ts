@@ -1,6 +1,6 @@
 /**
  * `Transport`: how a client performs RPCs — a protocol (Connect, gRPC or gRPC-Web) over an
- * `HttpTransport`. Generated clients require it; platform layers provide it.
+ * `HttpClient`. Generated clients require it; platform layers provide it.
  *
  * @since 0.1.0
  */

@@ -40,20 +40,20 @@ export * as Transport from "./Transport.ts"
 /** Client transports for each protocol over any HTTP transport. */
 export * as ClientTransport from "./ClientTransport.ts"
 /** Serving a router as a web-standard fetch handler. */
-export * as FetchHandler from "./FetchHandler.ts"
+export * as FetchHandler from "./adapters/FetchHandler.ts"
 /** An HTTP transport over `fetch`. */
-export * as FetchHttpTransport from "./FetchHttpTransport.ts"
+export * as FetchHttpClient from "./adapters/FetchHttpClient.ts"
 /** Server and client in one process, for tests. */
-export * as MemoryTransport from "./MemoryTransport.ts"
+export * as MemoryTransport from "./adapters/MemoryTransport.ts"
 /** RPC routes inside an effect/http app. */
-export * as HttpApp from "./HttpApp.ts"
+export * as HttpApp from "./adapters/HttpApp.ts"
 /** CORS for browser clients. */
-export * as Cors from "./Cors.ts"
+export * as Cors from "./extensions/Cors.ts"
 /** grpc.health.v1 health checking. */
-export * as Health from "./Health.ts"
+export * as Health from "./extensions/Health.ts"
 /** gRPC server reflection (v1 and v1alpha). */
-export * as Reflection from "./Reflection.ts"
+export * as Reflection from "./extensions/Reflection.ts"
 /** Client retries with an Effect Schedule. */
-export * as Retry from "./Retry.ts"
+export * as Retry from "./extensions/Retry.ts"
 /** OpenTelemetry-style spans and trace propagation. */
-export * as Telemetry from "./Telemetry.ts"
+export * as Telemetry from "./extensions/Telemetry.ts"

@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../src/ConnectError.ts"
-import * as FetchHandler from "../src/FetchHandler.ts"
-import * as FetchHttpTransport from "../src/FetchHttpTransport.ts"
+import * as FetchHandler from "../src/adapters/FetchHandler.ts"
+import * as FetchHttpClient from "../src/adapters/FetchHttpClient.ts"
 import * as Router from "../src/Router.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
@@ -27,7 +27,7 @@ const fetch = (input: RequestInfo | URL, init?: RequestInit) => handler(new Requ
 describe.each(["connect", "grpc-web"] as const)("fetch handler and fetch client over %s", (protocol) => {
   const options = { baseUrl: "http://fetch.test", fetch: fetch as typeof globalThis.fetch, useHttpGet: true }
   const client = ElizaClient.layer.pipe(Layer.provide(
-    protocol === "connect" ? FetchHttpTransport.layerConnect(options) : FetchHttpTransport.layerGrpcWeb(options)
+    protocol === "connect" ? FetchHttpClient.layerConnect(options) : FetchHttpClient.layerGrpcWeb(options)
   ))
 
   it.effect("serves every RPC kind", () =>

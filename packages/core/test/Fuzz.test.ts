@@ -21,8 +21,8 @@ import * as ConnectError from "../src/ConnectError.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as ProtocolConnect from "../src/ProtocolConnect.ts"
 import * as ProtocolGrpc from "../src/ProtocolGrpc.ts"
-import * as GrpcStatus from "../src/internal/grpcStatus.ts"
-import { decodeMessage } from "../src/internal/pipeline.ts"
+import * as GrpcStatus from "../src/protocol-grpc/status.ts"
+import { decodeMessage } from "../src/protocol/pipeline.ts"
 import { SayRequestSchema } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 import {
   anyHeaderValue,

@@ -9,8 +9,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { type DescMessage, type DescService, ScalarType } from "@bufbuild/protobuf"
 import { describe, expect, it } from "vitest"
-import * as Health from "../src/Health.ts"
-import * as Reflection from "../src/Reflection.ts"
+import * as Health from "../src/extensions/Health.ts"
+import * as Reflection from "../src/extensions/Reflection.ts"
 
 const core = path.resolve(import.meta.dirname, "..")
 

@@ -8,8 +8,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as Health from "../src/Health.ts"
-import * as MemoryTransport from "../src/MemoryTransport.ts"
+import * as Health from "../src/extensions/Health.ts"
+import * as MemoryTransport from "../src/adapters/MemoryTransport.ts"
 import * as Router from "../src/Router.ts"
 
 const { HealthCheckResponse_ServingStatus: Wire } = Health.HealthProto

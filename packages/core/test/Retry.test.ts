@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import type { CallOptions } from "../src/CallOptions.ts"
 import * as ConnectError from "../src/ConnectError.ts"
 import { CurrentCall, type HandlerContext } from "../src/HandlerContext.ts"
-import * as Retry from "../src/Retry.ts"
+import * as Retry from "../src/extensions/Retry.ts"
 import type { TransportShape } from "../src/Transport.ts"
 import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 

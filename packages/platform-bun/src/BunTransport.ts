@@ -6,7 +6,7 @@
  */
 import * as Layer from "effect/Layer"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
 import * as BunCompression from "./BunCompression.ts"
 
@@ -23,9 +23,9 @@ export interface Options extends ClientOptions {
   readonly tls?: TlsOptions | undefined
 }
 
-/** Bun's fetch as an `HttpTransport`: content decoding left to the protocol (`decompress: false`). */
+/** Bun's fetch as an `HttpClient`: content decoding left to the protocol (`decompress: false`). */
 export const layerHttp = (options: { readonly tls?: TlsOptions | undefined } = {}) =>
-  FetchHttpTransport.layer({
+  FetchHttpClient.layer({
     init: { decompress: false, ...(options.tls !== undefined ? { tls: options.tls } : {}) } as RequestInit,
     transparentDecompression: false
   })

@@ -7,42 +7,42 @@
  */
 import * as Layer from "effect/Layer"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
-import type { HttpTransport } from "@connect-effect/core/Http"
+import type { HttpClient } from "@connect-effect/core/Http"
 import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
 import * as NodeCompression from "./NodeCompression.ts"
-import * as NodeHttpTransport from "./NodeHttpTransport.ts"
+import * as NodeHttpClient from "./NodeHttpClient.ts"
 
 /** Options of the Node client transports. */
 export interface Options extends ClientOptions {
   /** `"2"` for HTTP/2 (h2c with prior knowledge, or h2 over TLS), `"1.1"` (default) for HTTP/1.1. */
   readonly httpVersion?: "1.1" | "2" | undefined
   /** TLS settings for `https:` base URLs (trusted CAs, client certificate for mutual TLS). */
-  readonly tls?: NodeHttpTransport.TlsOptions | undefined
+  readonly tls?: NodeHttpClient.TlsOptions | undefined
 }
 
 /**
- * The Connect protocol over the `HttpTransport` in context (use it to pick your own HTTP
+ * The Connect protocol over the `HttpClient` in context (use it to pick your own HTTP
  * client, or a test double).
  */
-export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   ClientTransport.layerConnect(options).pipe(Layer.provide(NodeCompression.layer))
 
-/** The gRPC protocol over the `HttpTransport` in context (gRPC needs HTTP/2 trailers). */
-export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+/** The gRPC protocol over the `HttpClient` in context (gRPC needs HTTP/2 trailers). */
+export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   ClientTransport.layerGrpc(options).pipe(Layer.provide(NodeCompression.layer))
 
-/** The gRPC-Web protocol over the `HttpTransport` in context. */
-export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpTransport> =>
+/** The gRPC-Web protocol over the `HttpClient` in context. */
+export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
 
 const httpLayer = (options: Options) =>
   options.httpVersion === "2"
-    ? NodeHttpTransport.layerHttp2({ tls: options.tls })
-    : NodeHttpTransport.layerHttp1({ tls: options.tls })
+    ? NodeHttpClient.layerHttp2({ tls: options.tls })
+    : NodeHttpClient.layerHttp1({ tls: options.tls })
 
 /** The gRPC protocol over Node's HTTP/2 client (always HTTP/2: gRPC needs trailers). */
 export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">): Layer.Layer<Transport> =>
-  layerGrpcWith(options).pipe(Layer.provide(NodeHttpTransport.layerHttp2({ tls: options.tls })))
+  layerGrpcWith(options).pipe(Layer.provide(NodeHttpClient.layerHttp2({ tls: options.tls })))
 
 /** The gRPC-Web protocol over Node's HTTP/1.1 (default) or HTTP/2 client. */
 export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<Transport> =>

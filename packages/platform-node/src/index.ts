@@ -8,7 +8,7 @@
 export * as NodeServer from "./NodeServer.ts"
 
 /** Client transports over `node:http` and `node:http2`. */
-export * as NodeHttpTransport from "./NodeHttpTransport.ts"
+export * as NodeHttpClient from "./NodeHttpClient.ts"
 
 /** gzip, br and zstd through `node:zlib`. */
 export * as NodeCompression from "./NodeCompression.ts"

@@ -22,7 +22,7 @@ import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
 import * as FetchHandler from "@connect-effect/core/FetchHandler"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as MemoryTransport from "@connect-effect/core/MemoryTransport"
 import type { ClientOptions } from "@connect-effect/core/Transport"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
@@ -84,7 +84,7 @@ const runtimeLayer = (runtime: Runtime, protocol: Protocol, options: ClientOptio
       Layer.provide(NodeCompression.layer)
     )
     : protocolLayer(protocol, options).pipe(
-      Layer.provide(FetchHttpTransport.layer({ fetch: inProcessFetch, transparentDecompression: false })),
+      Layer.provide(FetchHttpClient.layer({ fetch: inProcessFetch, transparentDecompression: false })),
       Layer.provide(NodeCompression.layer)
     )
 

@@ -10,8 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { HttpTransport } from "@connect-effect/core/Http"
-import * as NodeHttpTransport from "@connect-effect/platform-node/NodeHttpTransport"
+import { HttpClient } from "@connect-effect/core/Http"
+import * as NodeHttpClient from "@connect-effect/platform-node/NodeHttpClient"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import { generate } from "./certs.ts"
 
@@ -211,7 +211,7 @@ describe("HTTP/2 idle timeout (http2IdleTimeoutMs)", () => {
   it("the Node client transport reconnects after the server closed its idle session", async () => {
     let opened = 0
     const post = Effect.scoped(Effect.gen(function*() {
-      const transport = yield* HttpTransport
+      const transport = yield* HttpClient
       const res = yield* transport.request({ method: "POST", url: `${h2c.url}/unary`, headers: new Headers(), body: enc.encode("again") })
       const chunks = yield* Stream.runCollect(res.body)
       return { status: res.status, body: Buffer.concat(Array.from(chunks)).toString() }
@@ -221,7 +221,7 @@ describe("HTTP/2 idle timeout (http2IdleTimeoutMs)", () => {
       yield* Effect.sleep(CLOSE_BOUND_MS + 200)
       const second = yield* post
       return [first, second]
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2({ onSession: () => opened++ })))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2({ onSession: () => opened++ })))
     expect(await Effect.runPromise(program)).toEqual([{ status: 200, body: "again" }, { status: 200, body: "again" }])
     expect(opened).toBe(2)
   })

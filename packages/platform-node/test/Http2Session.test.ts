@@ -11,8 +11,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import type { ClientRequest } from "@connect-effect/core/Http"
-import { HttpTransport } from "@connect-effect/core/Http"
-import * as NodeHttpTransport from "../src/NodeHttpTransport.ts"
+import { HttpClient } from "@connect-effect/core/Http"
+import * as NodeHttpClient from "../src/NodeHttpClient.ts"
 import * as NodeServer from "../src/NodeServer.ts"
 
 const enc = new TextEncoder()
@@ -48,14 +48,14 @@ const collect = (stream: Stream.Stream<Uint8Array, ConnectError.ConnectError>) =
 /** One exchange, bounded far below vitest's timeout so that a hang fails the test clearly. */
 const post = (url: string, body: ClientRequest["body"] = enc.encode("x"), bound: "4 seconds" | "10 seconds" = "4 seconds") =>
   Effect.scoped(Effect.gen(function*() {
-    const transport = yield* HttpTransport
+    const transport = yield* HttpClient
     const res = yield* transport.request({ method: "POST", url, headers: new Headers(), body })
     const text = yield* collect(res.body)
     return { status: res.status, text }
   })).pipe(Effect.timeout(bound))
 
 /** "ok" for a 200, `http <status>` otherwise, or the ConnectError code; a timeout (a hang) is "hang". */
-const outcome = <E>(effect: Effect.Effect<{ readonly status: number }, E, HttpTransport>) =>
+const outcome = <E>(effect: Effect.Effect<{ readonly status: number }, E, HttpClient>) =>
   Effect.map(Effect.result(effect), (r) =>
     r._tag === "Success"
       ? (r.success.status === 200 ? "ok" : `http ${r.success.status}`)
@@ -211,7 +211,7 @@ describe("HTTP/2 client session manager", () => {
       expect(traffic[traffic.length - 1]).toBe("ok")
       expect(second.info.connections()).toBe(1)
       yield* Scope.close(second.scope, Exit.void)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2())))
 
   it.live("GOAWAY (graceful close): the in-flight call completes, the next call opens a new session", () =>
     Effect.gen(function*() {
@@ -227,7 +227,7 @@ describe("HTTP/2 client session manager", () => {
       expect(server.sessions.length).toBe(2)
       // the old session went away
       expect(yield* eventually(() => server.sessions[0]!.destroyed)).toBe(true)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2())))
 
   it.live("GOAWAY (explicit, last stream id = in-flight stream): the call completes, the next call reconnects", () =>
     Effect.gen(function*() {
@@ -240,7 +240,7 @@ describe("HTTP/2 client session manager", () => {
       expect((yield* Fiber.join(call)).text).toBe("done /long")
       expect((yield* post(`${server.url}/c`)).text).toBe("done /c")
       expect(server.sessions.length).toBe(2)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2())))
 
   it.live("idle timeout closes the session; the next call reconnects", () => {
     const sessions: Array<http2.ClientHttp2Session> = []
@@ -258,14 +258,14 @@ describe("HTTP/2 client session manager", () => {
       expect((yield* post(`${server.url}/unary`)).text).toBe("x")
       expect(sessions.length).toBe(2)
       expect(server.connections()).toBe(1)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2({ idleTimeoutMs: 200, onSession: (s) => sessions.push(s) })))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2({ idleTimeoutMs: 200, onSession: (s) => sessions.push(s) })))
   })
 
   it.live("responses whose body is never read do not pin the session (idle close, graceful shutdown)", () => {
     const sessions: Array<http2.ClientHttp2Session> = []
     return Effect.gen(function*() {
       const { info, scope } = yield* startServer()
-      const transport = yield* HttpTransport
+      const transport = yield* HttpClient
       // only the headers are looked at: complete responses, and one that never ends
       for (const path of ["/unary", "/unary", "/hang", "/unary"]) {
         const status = yield* Effect.scoped(Effect.map(
@@ -284,14 +284,14 @@ describe("HTTP/2 client session manager", () => {
       yield* Scope.close(scope, Exit.void)
       expect(Date.now() - t0).toBeLessThan(1000)
       expect(yield* eventually(() => sessions[1]!.destroyed, 1000)).toBe(true)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2({ idleTimeoutMs: 200, onSession: (s) => sessions.push(s) })))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2({ idleTimeoutMs: 200, onSession: (s) => sessions.push(s) })))
   })
 
   it.live("PING timeout tears down a silent session: in-flight calls fail with unavailable within ~1 s", () =>
     Effect.gen(function*() {
       const server = yield* NodeServer.make(handler)
       const proxy = yield* stallableProxy(server.port)
-      const transport = yield* HttpTransport
+      const transport = yield* HttpClient
       expect((yield* post(`${proxy.url}/unary`)).text).toBe("x")
       // a call with its response under way, and one still waiting for its headers
       const streaming = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
@@ -312,13 +312,13 @@ describe("HTTP/2 client session manager", () => {
       expect(elapsed).toBeLessThan(1000)
       // a new connection is healthy
       expect((yield* post(`${proxy.url}/unary`)).text).toBe("x")
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2({ pingIntervalMs: 100, pingTimeoutMs: 200 }))))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2({ pingIntervalMs: 100, pingTimeoutMs: 200 }))))
 
   it.live("a connection dropping mid-response fails the body with unavailable (not a clean end)", () =>
     Effect.gen(function*() {
       const server = yield* NodeServer.make(handler)
       const proxy = yield* stallableProxy(server.port)
-      const transport = yield* HttpTransport
+      const transport = yield* HttpClient
       for (const body of [enc.encode("x"), Stream.never]) {
         const error = yield* Effect.scoped(Effect.gen(function*() {
           const res = yield* transport.request({ method: "POST", url: `${proxy.url}/hang`, headers: new Headers(), body })
@@ -327,7 +327,7 @@ describe("HTTP/2 client session manager", () => {
         expect(ConnectError.isConnectError(error) && error.code).toBe("unavailable")
       }
       expect((yield* post(`${proxy.url}/unary`)).text).toBe("x")
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2())))
 
   it.live("healthy sessions survive keepalive pings", () =>
     Effect.gen(function*() {
@@ -336,7 +336,7 @@ describe("HTTP/2 client session manager", () => {
       yield* Effect.sleep("300 millis")
       expect((yield* post(`${server.url}/unary`)).text).toBe("x")
       expect(server.connections()).toBe(1)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2({ pingIntervalMs: 50, pingTimeoutMs: 200 }))))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2({ pingIntervalMs: 50, pingTimeoutMs: 200 }))))
 
   it.live("no leaks: listeners stay constant over 100 calls; nothing is left open once the layer is released", () =>
     Effect.gen(function*() {
@@ -347,10 +347,10 @@ describe("HTTP/2 client session manager", () => {
       const counts = (s: http2.ClientHttp2Session) => events.map((e) => s.listenerCount(e))
       const clientScope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
-        NodeHttpTransport.layerHttp2({ pingIntervalMs: 20, onSession: (s) => sessions.push(s) }),
+        NodeHttpClient.layerHttp2({ pingIntervalMs: 20, onSession: (s) => sessions.push(s) }),
         clientScope
       )
-      const run = <A, E>(effect: Effect.Effect<A, E, HttpTransport>) => Effect.provide(effect, context)
+      const run = <A, E>(effect: Effect.Effect<A, E, HttpClient>) => Effect.provide(effect, context)
       expect((yield* run(post(`${server.url}/unary`))).text).toBe("x")
       const session = sessions[0]!
       const before = counts(session)

@@ -24,7 +24,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ClientTransport from "@connect-effect/core/ClientTransport"
 import * as ConnectError from "@connect-effect/core/ConnectError"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as HttpApp from "@connect-effect/core/HttpApp"
 import * as Router from "@connect-effect/core/Router"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
@@ -326,7 +326,7 @@ describe("HttpApp in effect/http's web handler (HttpRouter.toWebHandler)", () =>
         gate = Effect.runSync(Deferred.make<void>())
         const options = { baseUrl: "http://app" }
         const transport = (protocol === "connect" ? ClientTransport.layerConnect(options) : ClientTransport.layerGrpcWeb(options)).pipe(
-          Layer.provide(FetchHttpTransport.layer({ fetch: webFetch })),
+          Layer.provide(FetchHttpClient.layer({ fetch: webFetch })),
           Layer.provide(NodeCompression.layer)
         )
         const result = await Effect.runPromise(

@@ -10,8 +10,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import type { ClientRequest } from "@connect-effect/core/Http"
-import { HttpTransport } from "@connect-effect/core/Http"
-import * as NodeHttpTransport from "../src/NodeHttpTransport.ts"
+import { HttpClient } from "@connect-effect/core/Http"
+import * as NodeHttpClient from "../src/NodeHttpClient.ts"
 import * as NodeServer from "../src/NodeServer.ts"
 
 const enc = new TextEncoder()
@@ -40,7 +40,7 @@ const collect = (stream: Stream.Stream<Uint8Array, ConnectError.ConnectError>) =
 
 const post = (url: string, body: ClientRequest["body"], headers?: HeadersInit) =>
   Effect.scoped(Effect.gen(function*() {
-    const transport = yield* HttpTransport
+    const transport = yield* HttpClient
     const res = yield* transport.request({ method: "POST", url, headers: new Headers(headers), body })
     const text = yield* collect(res.body)
     const trailers = yield* res.trailers
@@ -48,8 +48,8 @@ const post = (url: string, body: ClientRequest["body"], headers?: HeadersInit) =
   }))
 
 const transports = [
-  ["http/1.1", NodeHttpTransport.layerHttp1()],
-  ["http/2", NodeHttpTransport.layerHttp2()]
+  ["http/1.1", NodeHttpClient.layerHttp1()],
+  ["http/2", NodeHttpClient.layerHttp2()]
 ] as const
 
 /** Starts a server in its own scope, so that tests can shut it down. */
@@ -60,7 +60,7 @@ const startServer = <R>(handler: NodeServer.Handler<R>, options?: NodeServer.Opt
     return { info, scope }
   })
 
-describe("NodeServer + NodeHttpTransport", () => {
+describe("NodeServer + NodeHttpClient", () => {
   for (const [name, transport] of transports) {
     describe(name, () => {
       it.live("unary echo over a shared HTTP/1.1 + h2c port", () =>
@@ -142,7 +142,7 @@ describe("NodeServer + NodeHttpTransport", () => {
               yield* Effect.never
             }).pipe(Effect.onInterrupt(() => Deferred.succeed(finalized, undefined)))
           )
-          const transport = yield* HttpTransport
+          const transport = yield* HttpClient
           yield* Effect.scoped(Effect.gen(function*() {
             const res = yield* transport.request({
               method: "POST",
@@ -291,7 +291,7 @@ describe("NodeServer + NodeHttpTransport", () => {
       expect((yield* post(`${url}/unary`, enc.encode("after restart"))).text).toBe("after restart")
       expect(second.info.connections()).toBe(1)
       yield* Scope.close(second.scope, Exit.void)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp2())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp2())))
 
   it.live("http/1.1 keep-alive reuses connections", () =>
     Effect.gen(function*() {
@@ -300,14 +300,14 @@ describe("NodeServer + NodeHttpTransport", () => {
         expect((yield* post(`${server.url}/unary`, enc.encode(`call ${i}`))).text).toBe(`call ${i}`)
       }
       expect(server.connections()).toBe(1)
-    }).pipe(Effect.provide(NodeHttpTransport.layerHttp1())))
+    }).pipe(Effect.provide(NodeHttpClient.layerHttp1())))
 
   it.live("http: '1.1' and http: '2' servers", () =>
     Effect.gen(function*() {
       const s1 = yield* NodeServer.make(echo, { http: "1.1" })
       const s2 = yield* NodeServer.make(echo, { http: "2" })
-      const r1 = yield* post(`${s1.url}/unary`, enc.encode("one")).pipe(Effect.provide(NodeHttpTransport.layerHttp1()))
-      const r2 = yield* post(`${s2.url}/unary`, enc.encode("two")).pipe(Effect.provide(NodeHttpTransport.layerHttp2()))
+      const r1 = yield* post(`${s1.url}/unary`, enc.encode("one")).pipe(Effect.provide(NodeHttpClient.layerHttp1()))
+      const r2 = yield* post(`${s2.url}/unary`, enc.encode("two")).pipe(Effect.provide(NodeHttpClient.layerHttp2()))
       expect([r1.text, r1.headers.get("x-http"), r2.text, r2.headers.get("x-http")]).toEqual(["one", "1.1", "two", "2"])
     }))
 
@@ -316,7 +316,7 @@ describe("NodeServer + NodeHttpTransport", () => {
       const info = yield* NodeServer.NodeServer
       const res = yield* post(`${info.url}/unary`, enc.encode("via layer"))
       expect(res.text).toBe("via layer")
-    }).pipe(Effect.provide(Layer.merge(NodeServer.layer(echo), NodeHttpTransport.layer({ httpVersion: "2" })))))
+    }).pipe(Effect.provide(Layer.merge(NodeServer.layer(echo), NodeHttpClient.layer({ httpVersion: "2" })))))
 })
 
 const freePort = Effect.callback<number>((resume) => {

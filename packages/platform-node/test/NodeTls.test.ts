@@ -5,8 +5,8 @@ import * as Stream from "effect/Stream"
 import * as Router from "@connect-effect/core/Router"
 import type * as ConnectError from "@connect-effect/core/ConnectError"
 import type { ClientRequest } from "@connect-effect/core/Http"
-import { HttpTransport } from "@connect-effect/core/Http"
-import * as NodeHttpTransport from "../src/NodeHttpTransport.ts"
+import { HttpClient } from "@connect-effect/core/Http"
+import * as NodeHttpClient from "../src/NodeHttpClient.ts"
 import * as NodeServer from "../src/NodeServer.ts"
 import * as NodeTransport from "../src/NodeTransport.ts"
 import * as Certs from "./certs.ts"
@@ -34,7 +34,7 @@ const collect = (stream: Stream.Stream<Uint8Array, ConnectError.ConnectError>) =
 
 const post = (url: string, body: ClientRequest["body"]) =>
   Effect.scoped(Effect.gen(function*() {
-    const transport = yield* HttpTransport
+    const transport = yield* HttpClient
     const res = yield* transport.request({ method: "POST", url, headers: new Headers(), body })
     const text = yield* collect(res.body)
     const trailers = yield* res.trailers
@@ -43,11 +43,11 @@ const post = (url: string, body: ClientRequest["body"]) =>
 
 const certs = Certs.generate()
 
-const clients = (tls: NodeHttpTransport.TlsOptions) =>
+const clients = (tls: NodeHttpClient.TlsOptions) =>
   [
-    ["http/1.1", "1.1", NodeHttpTransport.layerHttp1({ tls })],
-    ["http/2", "2", NodeHttpTransport.layerHttp2({ tls })]
-  ] as ReadonlyArray<readonly [string, "1.1" | "2", Layer.Layer<HttpTransport>]>
+    ["http/1.1", "1.1", NodeHttpClient.layerHttp1({ tls })],
+    ["http/2", "2", NodeHttpClient.layerHttp2({ tls })]
+  ] as ReadonlyArray<readonly [string, "1.1" | "2", Layer.Layer<HttpClient>]>
 
 describe("TLS", () => {
   const serverTls = () => ({ cert: certs.serverCert, key: certs.serverKey })
@@ -121,11 +121,11 @@ describe("TLS", () => {
     Effect.gen(function*() {
       const server = yield* NodeServer.make(echo, { tls: serverTls() })
       const ok = yield* post(`${server.url}/unary`, enc.encode("sni")).pipe(
-        Effect.provide(NodeHttpTransport.layerHttp2({ tls: { ca: certs.ca, serverName: "localhost" } }))
+        Effect.provide(NodeHttpClient.layerHttp2({ tls: { ca: certs.ca, serverName: "localhost" } }))
       )
       expect(ok.text).toBe("sni")
       const error = yield* Effect.flip(post(`${server.url}/unary`, enc.encode("sni"))).pipe(
-        Effect.provide(NodeHttpTransport.layerHttp1({ tls: { ca: certs.ca, serverName: "example.com" } }))
+        Effect.provide(NodeHttpClient.layerHttp1({ tls: { ca: certs.ca, serverName: "example.com" } }))
       )
       expect((error as ConnectError.ConnectError).code).toBe("unavailable")
     }))
@@ -193,7 +193,7 @@ describe("TLS", () => {
       it.live(`${name}: unary and server streaming with a client certificate; refused without`, () =>
         Effect.gen(function*() {
           const baseUrl = (yield* NodeServer.NodeServer).url
-          const client = (tls: NodeHttpTransport.TlsOptions) =>
+          const client = (tls: NodeHttpClient.TlsOptions) =>
             ElizaClient.layer.pipe(Layer.provide(transport({ baseUrl, tls })))
           const ok = yield* Effect.gen(function*() {
             const eliza = yield* ElizaClient

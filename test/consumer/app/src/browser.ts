@@ -4,7 +4,7 @@
  *
  *   globalThis.runCalls(baseUrl, kinds?) → Promise<{ connect: Summary, "grpc-web": Summary }>
  *
- * which calls the server cross-origin through the browser's fetch (`FetchHttpTransport`), with
+ * which calls the server cross-origin through the browser's fetch (`FetchHttpClient`), with
  * Connect (JSON, GetItem by GET) and gRPC-Web (binary), checking every answer; it rejects with
  * the error message. Default kinds: unary, the error case and server streaming. (A browser sends
  * a request body in one piece, so client streaming and bidi work only with finite request
@@ -14,7 +14,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import { ShopClient } from "../gen/acme/shop/v1/shop_connect.ts"
 import { type Kind, runAll, type Summary } from "./calls.ts"
 
@@ -29,10 +29,10 @@ const browserKinds: ReadonlyArray<Kind> = ["unary", "error", "serverStream"]
 const runCalls = async (baseUrl: string, kinds: ReadonlyArray<Kind> = browserKinds): Promise<BrowserSummary> => {
   const program = Effect.gen(function*() {
     const connect = yield* runAll({ protocol: "connect", useHttpGet: true, kinds }).pipe(
-      Effect.provide(ShopClient.layer.pipe(Layer.provide(FetchHttpTransport.layerConnect({ baseUrl, codec: "json", useHttpGet: true }))))
+      Effect.provide(ShopClient.layer.pipe(Layer.provide(FetchHttpClient.layerConnect({ baseUrl, codec: "json", useHttpGet: true }))))
     )
     const grpcWeb = yield* runAll({ protocol: "grpc-web", kinds }).pipe(
-      Effect.provide(ShopClient.layer.pipe(Layer.provide(FetchHttpTransport.layerGrpcWeb({ baseUrl }))))
+      Effect.provide(ShopClient.layer.pipe(Layer.provide(FetchHttpClient.layerGrpcWeb({ baseUrl }))))
     )
     return { connect, "grpc-web": grpcWeb }
   })

@@ -1,5 +1,5 @@
 /**
- * Calls ShopService from Deno through its fetch (`FetchHttpTransport`) and checks the answers.
+ * Calls ShopService from Deno through its fetch (`FetchHttpClient`) and checks the answers.
  *
  *   deno run -A src/deno-client.ts --url http://127.0.0.1:8080 --protocol connect|grpc-web [--codec proto|json] [--duplex half|full]
  *
@@ -14,7 +14,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as FetchHttpTransport from "@connect-effect/core/FetchHttpTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import { ShopClient } from "../gen/acme/shop/v1/shop_connect.ts"
 import { runAll } from "./calls.ts"
 
@@ -42,8 +42,8 @@ if (
 }
 
 const transport = protocol === "grpc-web"
-  ? FetchHttpTransport.layerGrpcWeb({ baseUrl, codec })
-  : FetchHttpTransport.layerConnect({ baseUrl, codec, useHttpGet: true })
+  ? FetchHttpClient.layerGrpcWeb({ baseUrl, codec })
+  : FetchHttpClient.layerConnect({ baseUrl, codec, useHttpGet: true })
 
 const exit = await Effect.runPromiseExit(
   runAll({ protocol, useHttpGet: protocol === "connect", duplex }).pipe(

@@ -18,12 +18,12 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import type { CallOptions } from "./CallOptions.ts"
-import * as Code from "./Code.ts"
-import * as ConnectError from "./ConnectError.ts"
-import type { HandlerContext } from "./HandlerContext.ts"
-import type { ServerInterceptor } from "./Interceptor.ts"
-import { Transport, type TransportInfo, type TransportShape } from "./Transport.ts"
+import type { CallOptions } from "../CallOptions.ts"
+import * as Code from "../Code.ts"
+import * as ConnectError from "../ConnectError.ts"
+import type { HandlerContext } from "../HandlerContext.ts"
+import type { ServerInterceptor } from "../Interceptor.ts"
+import { Transport, type TransportInfo, type TransportShape } from "../Transport.ts"
 
 // ---------------------------------------------------------------------------------------------
 // W3C trace context

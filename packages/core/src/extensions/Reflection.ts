@@ -16,24 +16,24 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Code from "./Code.ts"
-import * as Router from "./Router.ts"
+import * as Code from "../Code.ts"
+import * as Router from "../Router.ts"
 import {
   ServerReflection as ServerReflectionV1,
   type ServerReflectionHandlers as ServerReflectionV1Handlers
-} from "./gen/grpc/reflection/v1/reflection_connect.ts"
+} from "../gen/grpc/reflection/v1/reflection_connect.ts"
 import {
   ServerReflection as ServerReflectionV1Descriptor,
   type ServerReflectionRequest as RequestV1
-} from "./gen/grpc/reflection/v1/reflection_pb.ts"
+} from "../gen/grpc/reflection/v1/reflection_pb.ts"
 import {
   ServerReflection as ServerReflectionV1Alpha,
   type ServerReflectionHandlers as ServerReflectionV1AlphaHandlers
-} from "./gen/grpc/reflection/v1alpha/reflection_connect.ts"
+} from "../gen/grpc/reflection/v1alpha/reflection_connect.ts"
 import {
   ServerReflection as ServerReflectionV1AlphaDescriptor,
   type ServerReflectionRequest as RequestV1Alpha
-} from "./gen/grpc/reflection/v1alpha/reflection_pb.ts"
+} from "../gen/grpc/reflection/v1alpha/reflection_pb.ts"
 
 export {
   /** The generated service tag of `grpc.reflection.v1.ServerReflection`. */
@@ -46,12 +46,12 @@ export {
   ServerReflectionV1AlphaDescriptor
 }
 /** The generated clients of both reflection versions (used by tests and tools). */
-export { ServerReflectionClient as ServerReflectionV1Client } from "./gen/grpc/reflection/v1/reflection_connect.ts"
-export { ServerReflectionClient as ServerReflectionV1AlphaClient } from "./gen/grpc/reflection/v1alpha/reflection_connect.ts"
+export { ServerReflectionClient as ServerReflectionV1Client } from "../gen/grpc/reflection/v1/reflection_connect.ts"
+export { ServerReflectionClient as ServerReflectionV1AlphaClient } from "../gen/grpc/reflection/v1alpha/reflection_connect.ts"
 /** The generated messages of `grpc/reflection/v1/reflection.proto`. */
-export * as ReflectionV1Proto from "./gen/grpc/reflection/v1/reflection_pb.ts"
+export * as ReflectionV1Proto from "../gen/grpc/reflection/v1/reflection_pb.ts"
 /** The generated messages of `grpc/reflection/v1alpha/reflection.proto`. */
-export * as ReflectionV1AlphaProto from "./gen/grpc/reflection/v1alpha/reflection_pb.ts"
+export * as ReflectionV1AlphaProto from "../gen/grpc/reflection/v1alpha/reflection_pb.ts"
 
 /** A service to describe: its descriptor, or a generated service tag. */
 export type ServiceSource = DescService | Router.ServiceTag

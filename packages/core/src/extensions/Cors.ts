@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
-import type { HttpHandler, ResponseWriter, ServerRequest } from "./Http.ts"
+import type { HttpHandler, ResponseWriter, ServerRequest } from "../Http.ts"
 
 /** Methods the protocols use: POST for every call, GET for Connect side-effect-free unary calls. */
 export const allowedMethods: ReadonlyArray<string> = ["POST", "GET"]

@@ -27,10 +27,10 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as ConnectError from "./ConnectError.ts"
-import type { ResponseWriter, ServerRequest } from "./Http.ts"
-import * as Router from "./Router.ts"
-import { readAll } from "./internal/client.ts"
+import * as ConnectError from "../ConnectError.ts"
+import type { ResponseWriter, ServerRequest } from "../Http.ts"
+import * as Router from "../Router.ts"
+import { readAll } from "../protocol/client.ts"
 
 /** Options of {@link layer}, {@link routes} and {@link toHttpEffect}. */
 export interface Options extends Router.ServerOptions {

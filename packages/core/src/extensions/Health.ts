@@ -16,10 +16,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import * as ConnectError from "./ConnectError.ts"
-import * as Router from "./Router.ts"
-import { Health as HealthService, type HealthHandlers } from "./gen/grpc/health/v1/health_connect.ts"
-import { Health as HealthDescriptor, HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.ts"
+import * as ConnectError from "../ConnectError.ts"
+import * as Router from "../Router.ts"
+import { Health as HealthService, type HealthHandlers } from "../gen/grpc/health/v1/health_connect.ts"
+import { Health as HealthDescriptor, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts"
 
 export {
   /** The generated service tag of `grpc.health.v1.Health`: serve it with `Router.fromServices(HealthService)`. */
@@ -28,9 +28,9 @@ export {
   HealthDescriptor
 }
 /** The generated client of `grpc.health.v1.Health` (a `Context.Service` with a `layer` over a `Transport`). */
-export { HealthClient } from "./gen/grpc/health/v1/health_connect.ts"
+export { HealthClient } from "../gen/grpc/health/v1/health_connect.ts"
 /** The generated messages of `grpc/health/v1/health.proto`. */
-export * as HealthProto from "./gen/grpc/health/v1/health_pb.ts"
+export * as HealthProto from "../gen/grpc/health/v1/health_pb.ts"
 
 /** The status of a service, as set by the program. */
 export type ServingStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN"

@@ -10,9 +10,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import * as ConnectError from "./ConnectError.ts"
-import type { Peer, ResponseWriter, ServerRequest } from "./Http.ts"
-import * as Router from "./Router.ts"
+import * as ConnectError from "../ConnectError.ts"
+import type { Peer, ResponseWriter, ServerRequest } from "../Http.ts"
+import * as Router from "../Router.ts"
 
 /** A fetch handler. */
 export type FetchHandler = (request: Request) => Promise<Response>

@@ -1,5 +1,5 @@
 /**
- * An in-memory `HttpTransport`: the client's requests go straight into a router's HTTP handler
+ * An in-memory `HttpClient`: the client's requests go straight into a router's HTTP handler
  * in the same process, through the real protocol code (framing, compression, errors, trailers),
  * with no socket. The way to test services and to mock them.
  *
@@ -11,20 +11,20 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "./ClientTransport.ts"
-import * as ConnectError from "./ConnectError.ts"
-import type { ClientRequest, ClientResponse, ProtocolName, ResponseWriter, ServerRequest } from "./Http.ts"
-import { HttpTransport } from "./Http.ts"
-import * as Router from "./Router.ts"
-import { readAll } from "./internal/client.ts"
-import type { ClientOptions, Transport } from "./Transport.ts"
+import * as ClientTransport from "../ClientTransport.ts"
+import * as ConnectError from "../ConnectError.ts"
+import type { ClientRequest, ClientResponse, ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
+import { HttpClient } from "../Http.ts"
+import * as Router from "../Router.ts"
+import { readAll } from "../protocol/client.ts"
+import type { ClientOptions, Transport } from "../Transport.ts"
 
 /**
- * An `HttpTransport` that serves every request with `handler` in memory. Each exchange runs the
+ * An `HttpClient` that serves every request with `handler` in memory. Each exchange runs the
  * handler in a fiber of the caller's scope: closing the scope early interrupts the handler,
  * exactly as a dropped connection would.
  */
-export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpTransport["Service"], never, R> =>
+export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClient["Service"], never, R> =>
   Effect.map(Effect.context<R>(), (context) => ({
     request: (request: ClientRequest) =>
       Effect.gen(function*() {
@@ -87,9 +87,9 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpTrans
       })
   }))
 
-/** An in-memory `HttpTransport` serving `router` (its requirements become the layer's). */
-export const layer = <R>(router: Router.Router<R>, options?: Router.ServerOptions): Layer.Layer<HttpTransport, never, R> =>
-  Layer.effect(HttpTransport, Effect.flatMap(Router.toHttpHandler(router, options), make))
+/** An in-memory `HttpClient` serving `router` (its requirements become the layer's). */
+export const layer = <R>(router: Router.Router<R>, options?: Router.ServerOptions): Layer.Layer<HttpClient, never, R> =>
+  Layer.effect(HttpClient, Effect.flatMap(Router.toHttpHandler(router, options), make))
 
 /** The base URL clients use with the in-memory transport (any URL works; only path and query are read). */
 export const baseUrl = "http://in-memory"

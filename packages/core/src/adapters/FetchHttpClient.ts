@@ -1,5 +1,5 @@
 /**
- * An `HttpTransport` over the web-standard `fetch`, for browsers, Deno, Bun, Workers and Node.
+ * An `HttpClient` over the web-standard `fetch`, for browsers, Deno, Bun, Workers and Node.
  * Fetch exposes no HTTP trailers, so it carries Connect and gRPC-Web (not gRPC). Streaming
  * request bodies use `duplex: "half"`: requests are sent before responses are read (half-duplex
  * bidi), which is what fetch runtimes offer.
@@ -9,12 +9,12 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "./ClientTransport.ts"
-import * as ConnectError from "./ConnectError.ts"
-import type { ClientRequest, ClientResponse } from "./Http.ts"
-import { HttpTransport } from "./Http.ts"
-import type { ClientOptions, Transport } from "./Transport.ts"
-import { concat } from "./internal/client.ts"
+import * as ClientTransport from "../ClientTransport.ts"
+import * as ConnectError from "../ConnectError.ts"
+import type { ClientRequest, ClientResponse } from "../Http.ts"
+import { HttpClient } from "../Http.ts"
+import type { ClientOptions, Transport } from "../Transport.ts"
+import { concat } from "../protocol/client.ts"
 
 /** Options of the fetch transport. */
 export interface Options {
@@ -63,8 +63,8 @@ const withoutContentEncoding = (headers: Headers): Headers => {
   return out
 }
 
-/** Builds the fetch-based `HttpTransport`. */
-export const make = (options: Options = {}): HttpTransport["Service"] => {
+/** Builds the fetch-based `HttpClient`. */
+export const make = (options: Options = {}): HttpClient["Service"] => {
   const doFetch = options.fetch ?? globalThis.fetch
   const transparent = options.transparentDecompression ?? true
   const streamRequestBodies = options.streamRequestBodies ?? !isBrowser()
@@ -114,8 +114,8 @@ export const make = (options: Options = {}): HttpTransport["Service"] => {
   }
 }
 
-/** The fetch `HttpTransport` as a layer. */
-export const layer = (options?: Options): Layer.Layer<HttpTransport> => Layer.succeed(HttpTransport, make(options))
+/** The fetch `HttpClient` as a layer. */
+export const layer = (options?: Options): Layer.Layer<HttpClient> => Layer.succeed(HttpClient, make(options))
 
 /** The Connect protocol over fetch. */
 export const layerConnect = (options: ClientOptions & Options): Layer.Layer<Transport> =>

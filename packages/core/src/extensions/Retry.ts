@@ -27,11 +27,11 @@ import * as Layer from "effect/Layer"
 import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { CallOptions } from "./CallOptions.ts"
-import type * as Code from "./Code.ts"
-import * as ConnectError from "./ConnectError.ts"
-import { CurrentCall } from "./HandlerContext.ts"
-import { Transport, type TransportShape } from "./Transport.ts"
+import type { CallOptions } from "../CallOptions.ts"
+import type * as Code from "../Code.ts"
+import * as ConnectError from "../ConnectError.ts"
+import { CurrentCall } from "../HandlerContext.ts"
+import { Transport, type TransportShape } from "../Transport.ts"
 
 /** How calls are retried. */
 export interface Policy {

@@ -4,7 +4,7 @@
  */
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
-import { parseList } from "./headers.ts"
+import { parseList } from "../internal/headers.ts"
 
 const acceptCache = new WeakMap<ReadonlyArray<{ readonly name: string }>, string>()
 

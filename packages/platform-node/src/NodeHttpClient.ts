@@ -1,5 +1,5 @@
 /**
- * Client `HttpTransport`s over `node:http`/`node:https` (HTTP/1.1, keep-alive agent) and
+ * Client `HttpClient`s over `node:http`/`node:https` (HTTP/1.1, keep-alive agent) and
  * `node:http2` (one reused session per authority, full duplex).
  *
  * @since 0.1.0
@@ -11,7 +11,7 @@ import type * as tls from "node:tls"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ClientRequest } from "@connect-effect/core/Http"
-import { HttpTransport } from "@connect-effect/core/Http"
+import { HttpClient } from "@connect-effect/core/Http"
 import * as Http1 from "./internal/client/http1.ts"
 import * as Http2Call from "./internal/client/http2Call.ts"
 import * as SessionPool from "./internal/client/sessionPool.ts"
@@ -79,12 +79,12 @@ const tlsConnectOptions = (options: TlsOptions | undefined): tls.ConnectionOptio
 }
 
 /**
- * An `HttpTransport` over `node:http` / `node:https` with keep-alive agents owned by the
+ * An `HttpClient` over `node:http` / `node:https` with keep-alive agents owned by the
  * layer (destroyed when it is released).
  */
-export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpTransport> =>
+export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpClient> =>
   Layer.effect(
-    HttpTransport,
+    HttpClient,
     Effect.map(
       Effect.acquireRelease(
         Effect.sync((): Http1.Agents => {
@@ -111,14 +111,14 @@ export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpTranspor
   )
 
 /**
- * An `HttpTransport` over `node:http2` (h2c or h2 over TLS by URL scheme): one session per
+ * An `HttpClient` over `node:http2` (h2c or h2 over TLS by URL scheme): one session per
  * authority, reused across calls, re-established after it closed, errored or received
  * GOAWAY; idle sessions are unref'd and closed after `idleTimeoutMs`. All sessions are
  * destroyed when the layer is released.
  */
-export const layerHttp2 = (options: Http2Options = {}): Layer.Layer<HttpTransport> =>
+export const layerHttp2 = (options: Http2Options = {}): Layer.Layer<HttpClient> =>
   Layer.effect(
-    HttpTransport,
+    HttpClient,
     Effect.map(
       Effect.acquireRelease(
         Effect.sync(() =>
@@ -138,5 +138,5 @@ export const layerHttp2 = (options: Http2Options = {}): Layer.Layer<HttpTranspor
   )
 
 /** The HTTP/1.1 or the HTTP/2 transport. */
-export const layer = (options: Options): Layer.Layer<HttpTransport> =>
+export const layer = (options: Options): Layer.Layer<HttpClient> =>
   options.httpVersion === "2" ? layerHttp2(options) : layerHttp1(options)

@@ -8,7 +8,7 @@ import type { HandlerContext } from "../HandlerContext.ts"
 import type { Peer, ProtocolName, ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
-import { isProtocolHeader } from "./headers.ts"
+import { isProtocolHeader } from "../internal/headers.ts"
 
 /** A handler of any kind, untyped (the router checks kinds when routes are built). */
 export type AnyHandler = (input: any, context: HandlerContext) => any
