@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import * as Transport from "@connect-effect/core/Transport"
 import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
@@ -56,7 +56,7 @@ describe("route handler called with Requests", () => {
   it("serves every RPC kind to the generated client through the exported functions", async () => {
     for (const protocol of ["connect", "grpc-web"] as const) {
       const options = { baseUrl: "http://localhost:3000" }
-      const transport = (protocol === "connect" ? ClientTransport.layerConnect(options) : ClientTransport.layerGrpcWeb(options)).pipe(
+      const transport = (protocol === "connect" ? Transport.layerConnect(options) : Transport.layerGrpcWeb(options)).pipe(
         Layer.provide(FetchHttpClient.layer({ fetch: nextFetch })),
         Layer.provide(NodeCompression.layer)
       )

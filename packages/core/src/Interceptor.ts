@@ -1,6 +1,9 @@
 /**
  * Interceptors: Effect middleware around RPCs, on the server and on the client.
  *
+ * A client interceptor sees a whole call: the request message (or stream of messages) and the
+ * response message (or stream, with its end and trailers); see {@link ClientInterceptor}.
+ *
  * A server interceptor wraps the effect that runs a handler (for streaming responses, the
  * effect that runs the whole response stream), so it can read request headers, set response
  * headers and trailers, fail the call with a `ConnectError`, time it, and provide services that
@@ -13,6 +16,7 @@ import * as Effect from "effect/Effect"
 import type { ConnectError } from "./ConnectError.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { DescMethod } from "@bufbuild/protobuf"
+import type * as Stream from "effect/Stream"
 
 /**
  * A server interceptor that provides `Provides` to handlers, may fail with `E`, and needs `R`.
@@ -51,29 +55,95 @@ export interface ClientRequestInfo {
   readonly headers: Headers
 }
 
-/** What a client interceptor sees of the response: headers when they arrive (trailers only for unary calls). */
-export interface ClientResponseInfo {
-  readonly headers: Headers
-  /** Unary and client-streaming calls: the trailers; streaming responses: empty until the stream ends. */
-  readonly trailers: Headers
+/** The request of a unary call: one message. */
+export interface UnaryRequest extends ClientRequestInfo {
+  readonly stream: false
+  /** The request message (a protobuf-es message or its init shape). */
+  readonly message: unknown
 }
 
 /**
- * A client interceptor: wraps the exchange of one call up to the arrival of the response
- * headers (the whole exchange for unary calls). It may change request headers, fail or retry,
- * time, and log.
+ * The request of a streaming call (server, client or bidi streaming; `method.methodKind` tells
+ * which): the messages to send, a stream of one for server streaming.
  */
-export interface ClientInterceptor<out R = never> {
-  readonly intercept: (
-    next: Effect.Effect<ClientResponseInfo, ConnectError>,
-    request: ClientRequestInfo
-  ) => Effect.Effect<ClientResponseInfo, ConnectError, R>
+export interface StreamRequest extends ClientRequestInfo {
+  readonly stream: true
+  readonly messages: Stream.Stream<unknown, ConnectError>
 }
 
-/** Builds a client interceptor. */
+/** What every client interceptor sees of a response: the headers and the trailers. */
+export interface ClientResponseInfo {
+  readonly headers: Headers
+  /** Unary calls: the trailers; streaming calls: empty until the response stream ends, then the trailers. */
+  readonly trailers: Headers
+}
+
+/** The response of a unary call: headers, trailers and the message. */
+export interface UnaryResponse extends ClientResponseInfo {
+  readonly stream: false
+  readonly message: unknown
+}
+
+/**
+ * The response of a streaming call, as soon as its headers arrive: the messages are read as the
+ * caller pulls `messages`, which fails with the call's error and ends after the trailers are
+ * filled in.
+ */
+export interface StreamResponse extends ClientResponseInfo {
+  readonly stream: true
+  readonly messages: Stream.Stream<unknown, ConnectError>
+}
+
+/**
+ * A client interceptor: middleware around the calls of a client. `unary` wraps a unary call
+ * from its request to its response message; `stream` wraps a streaming call from its request
+ * stream to the arrival of the response headers, and sees the rest of the call through the
+ * response's `messages`. Either may read or change the request (headers, a new message or
+ * stream passed to `next`), fail, retry, time, or map the response (its message, or its stream
+ * of messages, whose end, failure and trailers it can observe). A missing side passes the call
+ * through.
+ */
+export interface ClientInterceptor<out R = never> {
+  readonly unary?: ((
+    next: (request: UnaryRequest) => Effect.Effect<UnaryResponse, ConnectError>,
+    request: UnaryRequest
+  ) => Effect.Effect<UnaryResponse, ConnectError, R>) | undefined
+  readonly stream?: ((
+    next: (request: StreamRequest) => Effect.Effect<StreamResponse, ConnectError>,
+    request: StreamRequest
+  ) => Effect.Effect<StreamResponse, ConnectError, R>) | undefined
+}
+
+/**
+ * Builds a client interceptor that sees whole calls: `unary` the request and response messages,
+ * `stream` the request stream and the response stream.
+ *
+ * @example
+ * ```ts
+ * // logs every message of every streaming response
+ * const logMessages = Interceptor.clientCall({
+ *   stream: (next, request) =>
+ *     Effect.map(next(request), (response) => ({
+ *       ...response,
+ *       messages: Stream.tap(response.messages, (m) => Effect.log(request.method.name, m))
+ *     }))
+ * })
+ * ```
+ */
+export const clientCall = <R = never>(interceptor: ClientInterceptor<R>): ClientInterceptor<R> => interceptor
+
+/**
+ * Builds a client interceptor from one function for every kind of call, for what does not
+ * depend on messages: `next` runs the call as `request` now stands (change its headers first),
+ * up to the response headers for streaming calls and to the response message for unary calls.
+ * It may fail, retry, time and log, and must answer with what `next` gave.
+ */
 export const client = <R = never>(
-  intercept: (
-    next: Effect.Effect<ClientResponseInfo, ConnectError>,
+  intercept: <A extends ClientResponseInfo>(
+    next: Effect.Effect<A, ConnectError>,
     request: ClientRequestInfo
-  ) => Effect.Effect<ClientResponseInfo, ConnectError, R>
-): ClientInterceptor<R> => ({ intercept })
+  ) => Effect.Effect<A, ConnectError, R>
+): ClientInterceptor<R> => ({
+  unary: (next, request) => intercept(Effect.suspend(() => next(request)), request),
+  stream: (next, request) => intercept(Effect.suspend(() => next(request)), request)
+})

@@ -1,19 +1,24 @@
 /**
  * `Transport`: how a client performs RPCs — a protocol (Connect, gRPC or gRPC-Web) over an
- * `HttpClient`. Generated clients require it; platform layers provide it.
+ * `HttpClient`. Generated clients require it; the layers here build it over the `HttpClient`
+ * in context, and platform layers (`NodeTransport`, `BunTransport`, `FetchHttpClient`,
+ * `MemoryTransport`) build it over theirs.
  *
  * @since 0.1.0
  */
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
-import type * as Codec from "./Codec.ts"
-import type { Compression } from "./Compression.ts"
+import * as Codec from "./Codec.ts"
+import { type Compression, Compressions } from "./Compression.ts"
 import type { ConnectError } from "./ConnectError.ts"
-import type { ProtocolName } from "./Http.ts"
+import { HttpClient, type ProtocolName } from "./Http.ts"
 import type { ClientInterceptor } from "./Interceptor.ts"
+import { type ClientConfig, makeTransport } from "./protocol/client.ts"
+import { clientProtocols } from "./protocol/protocols.ts"
 
 /** Performs calls for any method; messages are protobuf-es messages (or init shapes for requests). */
 export interface TransportShape {
@@ -23,7 +28,7 @@ export interface TransportShape {
     requests: Stream.Stream<unknown, E>,
     options?: CallOptions
   ) => Stream.Stream<unknown, ConnectError | E>
-  /** What the transport speaks to; set by the `ClientTransport` layers, read by decorators (`Telemetry`, `Retry`). */
+  /** What the transport speaks to; set by the layers of this module, read by decorators (`Telemetry`, `Retry`). */
   readonly info?: TransportInfo | undefined
 }
 
@@ -64,3 +69,53 @@ export interface ClientOptions {
   /** Default timeout of every call in milliseconds. */
   readonly timeoutMs?: number | undefined
 }
+
+/** Resolves client options against the platform's compressions. */
+export const resolve = (
+  options: ClientOptions,
+  platformCompressions: ReadonlyArray<Compression>
+): ClientConfig => {
+  const compressions = options.compressions ?? platformCompressions
+  const sendCompression = options.sendCompression === undefined
+    ? undefined
+    : compressions.find((c) => c.name === options.sendCompression)
+  if (options.sendCompression !== undefined && sendCompression === undefined) {
+    throw new Error(`sendCompression ${options.sendCompression} is not among the available compressions`)
+  }
+  return {
+    baseUrl: options.baseUrl,
+    codec: options.codec === "json" ? (options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault) : Codec.proto,
+    useHttpGet: options.useHttpGet ?? false,
+    compressions,
+    sendCompression,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
+    writeMaxBytes: options.writeMaxBytes ?? 4 * 1024 * 1024,
+    interceptors: options.interceptors ?? [],
+    timeoutMs: options.timeoutMs
+  }
+}
+
+/** A `Transport` speaking `protocol` over the `HttpClient` in context. */
+export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Layer<Transport, never, HttpClient> =>
+  Layer.effect(
+    Transport,
+    Effect.gen(function*() {
+      const http = yield* HttpClient
+      const config = resolve(options, yield* Compressions)
+      const transport = makeTransport(clientProtocols[protocol], http, config)
+      const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: options.timeoutMs }
+      return Object.assign(transport, { info })
+    })
+  )
+
+/** The Connect protocol over the `HttpClient` in context. */
+export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+  layer(options, "connect")
+
+/** The gRPC protocol over the `HttpClient` in context (it needs HTTP/2 trailers). */
+export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> => layer(options, "grpc")
+
+/** The gRPC-Web protocol over the `HttpClient` in context. */
+export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+  layer(options, "grpc-web")

@@ -35,10 +35,8 @@ export * as ProtocolConnect from "./ProtocolConnect.ts"
 export * as ProtocolGrpc from "./ProtocolGrpc.ts"
 /** Clients of services (generated clients build on it). */
 export * as Client from "./Client.ts"
-/** The protocol-level client transport service. */
+/** The protocol-level client transport: the service, and layers for each protocol over any HTTP client. */
 export * as Transport from "./Transport.ts"
-/** Client transports for each protocol over any HTTP transport. */
-export * as ClientTransport from "./ClientTransport.ts"
 /** Serving a router as a web-standard fetch handler. */
 export * as FetchHandler from "./adapters/FetchHandler.ts"
 /** An HTTP transport over `fetch`. */

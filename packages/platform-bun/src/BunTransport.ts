@@ -5,9 +5,8 @@
  * @since 0.1.0
  */
 import * as Layer from "effect/Layer"
-import * as ClientTransport from "@connect-effect/core/ClientTransport"
 import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
-import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
+import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
 import * as BunCompression from "./BunCompression.ts"
 
 /** TLS settings for `https:` base URLs (Bun's `fetch` `tls` option). */
@@ -34,8 +33,8 @@ const http = layerHttp
 
 /** The Connect protocol over Bun's fetch. */
 export const layerConnect = (options: Options): Layer.Layer<Transport> =>
-  ClientTransport.layerConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
+  transportConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
 
 /** The gRPC-Web protocol over Bun's fetch. */
 export const layerGrpcWeb = (options: Options): Layer.Layer<Transport> =>
-  ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
+  transportGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))

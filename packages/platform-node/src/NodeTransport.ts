@@ -6,9 +6,8 @@
  * @since 0.1.0
  */
 import * as Layer from "effect/Layer"
-import * as ClientTransport from "@connect-effect/core/ClientTransport"
 import type { HttpClient } from "@connect-effect/core/Http"
-import type { ClientOptions, Transport } from "@connect-effect/core/Transport"
+import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
 import * as NodeCompression from "./NodeCompression.ts"
 import * as NodeHttpClient from "./NodeHttpClient.ts"
 
@@ -25,15 +24,15 @@ export interface Options extends ClientOptions {
  * client, or a test double).
  */
 export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
-  ClientTransport.layerConnect(options).pipe(Layer.provide(NodeCompression.layer))
+  transportConnect(options).pipe(Layer.provide(NodeCompression.layer))
 
 /** The gRPC protocol over the `HttpClient` in context (gRPC needs HTTP/2 trailers). */
 export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
-  ClientTransport.layerGrpc(options).pipe(Layer.provide(NodeCompression.layer))
+  transportGrpc(options).pipe(Layer.provide(NodeCompression.layer))
 
 /** The gRPC-Web protocol over the `HttpClient` in context. */
 export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
-  ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
+  transportGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
 
 const httpLayer = (options: Options) =>
   options.httpVersion === "2"

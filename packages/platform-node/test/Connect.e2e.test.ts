@@ -20,7 +20,7 @@ import { CurrentCall } from "@connect-effect/core/HandlerContext"
 import * as Router from "@connect-effect/core/Router"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
-import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import * as Transport from "@connect-effect/core/Transport"
 import * as FetchHandler from "@connect-effect/core/FetchHandler"
 import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as MemoryTransport from "@connect-effect/core/MemoryTransport"
@@ -68,10 +68,10 @@ type Runtime = "node" | "memory" | "fetch"
 
 const protocolLayer = (protocol: Protocol, options: ClientOptions) =>
   protocol === "grpc"
-    ? ClientTransport.layerGrpc(options)
+    ? Transport.layerGrpc(options)
     : protocol === "grpc-web"
-    ? ClientTransport.layerGrpcWeb(options)
-    : ClientTransport.layerConnect(options)
+    ? Transport.layerGrpcWeb(options)
+    : Transport.layerConnect(options)
 
 // the fetch handler, called in-process by a fetch function: the whole web-standard path
 const fetchHandler = Effect.runSync(FetchHandler.fromRouter(router, { compressions: NodeCompression.all }))

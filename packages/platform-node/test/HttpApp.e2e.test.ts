@@ -22,7 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "@connect-effect/core/ClientTransport"
+import * as Transport from "@connect-effect/core/Transport"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import * as HttpApp from "@connect-effect/core/HttpApp"
@@ -325,7 +325,7 @@ describe("HttpApp in effect/http's web handler (HttpRouter.toWebHandler)", () =>
       for (const protocol of ["connect", "grpc-web"] as const) {
         gate = Effect.runSync(Deferred.make<void>())
         const options = { baseUrl: "http://app" }
-        const transport = (protocol === "connect" ? ClientTransport.layerConnect(options) : ClientTransport.layerGrpcWeb(options)).pipe(
+        const transport = (protocol === "connect" ? Transport.layerConnect(options) : Transport.layerGrpcWeb(options)).pipe(
           Layer.provide(FetchHttpClient.layer({ fetch: webFetch })),
           Layer.provide(NodeCompression.layer)
         )

@@ -9,11 +9,10 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "../ClientTransport.ts"
 import * as ConnectError from "../ConnectError.ts"
 import type { ClientRequest, ClientResponse } from "../Http.ts"
 import { HttpClient } from "../Http.ts"
-import type { ClientOptions, Transport } from "../Transport.ts"
+import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
 import { concat } from "../protocol/client.ts"
 
 /** Options of the fetch transport. */
@@ -119,8 +118,8 @@ export const layer = (options?: Options): Layer.Layer<HttpClient> => Layer.succe
 
 /** The Connect protocol over fetch. */
 export const layerConnect = (options: ClientOptions & Options): Layer.Layer<Transport> =>
-  ClientTransport.layerConnect(options).pipe(Layer.provide(layer(options)))
+  transportConnect(options).pipe(Layer.provide(layer(options)))
 
 /** The gRPC-Web protocol over fetch. */
 export const layerGrpcWeb = (options: ClientOptions & Options): Layer.Layer<Transport> =>
-  ClientTransport.layerGrpcWeb(options).pipe(Layer.provide(layer(options)))
+  transportGrpcWeb(options).pipe(Layer.provide(layer(options)))

@@ -11,13 +11,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as ClientTransport from "../ClientTransport.ts"
 import * as ConnectError from "../ConnectError.ts"
 import type { ClientRequest, ClientResponse, ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
 import { HttpClient } from "../Http.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
-import type { ClientOptions, Transport } from "../Transport.ts"
+import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
 
 /**
  * An `HttpClient` that serves every request with `handler` in memory. Each exchange runs the
@@ -107,10 +106,10 @@ export const layerClient = <R>(
 ): Layer.Layer<Transport, never, R> => {
   const clientOptions: ClientOptions = { ...options, baseUrl: options.baseUrl ?? baseUrl }
   const protocolLayer = options.protocol === "grpc"
-    ? ClientTransport.layerGrpc(clientOptions)
+    ? transportGrpc(clientOptions)
     : options.protocol === "grpc-web"
-    ? ClientTransport.layerGrpcWeb(clientOptions)
-    : ClientTransport.layerConnect(clientOptions)
+    ? transportGrpcWeb(clientOptions)
+    : transportConnect(clientOptions)
   return protocolLayer.pipe(Layer.provide(layer(router, options.server)))
 }
 

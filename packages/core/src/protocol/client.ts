@@ -1,13 +1,15 @@
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "../CallOptions.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
 import { CurrentCall } from "../HandlerContext.ts"
-import type { ClientResponse } from "../Http.ts"
-import type { ClientInterceptor, ClientRequestInfo, ClientResponseInfo } from "../Interceptor.ts"
+import type { ClientResponse, HttpClient, ProtocolName } from "../Http.ts"
+import type { ClientInterceptor, StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "../Interceptor.ts"
+import type { TransportShape } from "../Transport.ts"
 import { frameMessages, namingReadMax } from "./pipeline.ts"
 
 /** A resolved client configuration: what every client protocol needs from the client options. */
@@ -79,17 +81,6 @@ export const deadlineEffect = <A, E>(
   })
 }
 
-/** Wraps the exchange of a call in the client interceptors (outermost first). */
-export const runInterceptors = (
-  interceptors: ReadonlyArray<ClientInterceptor<never>>,
-  info: ClientRequestInfo,
-  core: Effect.Effect<ClientResponseInfo, ConnectError.ConnectError>
-): Effect.Effect<ClientResponseInfo, ConnectError.ConnectError> => {
-  let eff = core
-  for (let i = interceptors.length - 1; i >= 0; i--) eff = interceptors[i]!.intercept(eff, info)
-  return eff
-}
-
 /** Joins chunks into one buffer (no copy for a single chunk). */
 export const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
   if (chunks.length === 1) return chunks[0]!
@@ -151,22 +142,117 @@ export const mergeMeta = (headers: Headers, trailers: Headers) => {
 
 /**
  * Frames a client's request stream: each chunk of messages becomes one buffer of envelopes,
- * compressed per message when configured. A failure of the caller's stream is reported through
- * `onRequestError` (the call then fails with that error, not a protocol one).
+ * compressed per message when configured.
  */
-export const requestFrames = <E>(
-  requests: Stream.Stream<unknown, E>,
+export const requestFrames = (
+  requests: Stream.Stream<unknown, ConnectError.ConnectError>,
   config: ClientConfig,
-  method: DescMethod,
-  onRequestError: (error: E) => void
+  method: DescMethod
 ): Stream.Stream<Uint8Array, ConnectError.ConnectError> =>
-  requests.pipe(
-    Stream.mapError((e) => {
-      onRequestError(e)
-      return ConnectError.make("canceled", "the request stream failed")
-    }),
-    Stream.mapArrayEffect((messages) =>
-      frameMessages(config.codec, method.input, messages, config.sendCompression, config, asChunk))
-  )
+  Stream.mapArrayEffect(requests, (messages) =>
+    frameMessages(config.codec, method.input, messages, config.sendCompression, config, asChunk))
 
 const asChunk = (bytes: Uint8Array) => Effect.succeed([bytes] as const)
+
+// -----------------------------------------------------------------------------
+// the client side of a protocol, and the call driver every protocol shares
+// -----------------------------------------------------------------------------
+
+/** What the client side of a protocol does for one call, inside the interceptors. */
+export interface ClientProtocol {
+  readonly name: ProtocolName
+  /** Sends a unary request and reads the whole response. */
+  readonly unary: (
+    http: HttpClient["Service"],
+    config: ClientConfig,
+    request: UnaryRequest,
+    timeoutMs: number | undefined,
+    options: CallOptions | undefined
+  ) => Effect.Effect<UnaryResponse, ConnectError.ConnectError>
+  /**
+   * Sends a streaming request and succeeds with the response headers and the stream of
+   * messages, which lives in the call's scope.
+   */
+  readonly stream: (
+    http: HttpClient["Service"],
+    config: ClientConfig,
+    request: StreamRequest,
+    timeoutMs: number | undefined,
+    options: CallOptions | undefined
+  ) => Effect.Effect<StreamResponse, ConnectError.ConnectError, Scope.Scope>
+}
+
+type Next<Req, Res> = (request: Req) => Effect.Effect<Res, ConnectError.ConnectError>
+
+/** Wraps `core` in the interceptors' `side` (outermost first). */
+const chain = <Req, Res>(
+  interceptors: ReadonlyArray<ClientInterceptor<never>>,
+  side: "unary" | "stream",
+  core: Next<Req, Res>
+): Next<Req, Res> => {
+  let next = core
+  for (let i = interceptors.length - 1; i >= 0; i--) {
+    const intercept = interceptors[i]![side] as
+      | ((next: Next<Req, Res>, request: Req) => Effect.Effect<Res, ConnectError.ConnectError>)
+      | undefined
+    if (intercept === undefined) continue
+    const inner = next
+    next = (request) => intercept(inner, request)
+  }
+  return next
+}
+
+/**
+ * The protocol-level `Transport` of a protocol over an `HttpClient`: each call gets its
+ * deadline, runs through the interceptors into the protocol, and is bounded by the deadline.
+ */
+export const makeTransport = (
+  protocol: ClientProtocol,
+  http: HttpClient["Service"],
+  config: ClientConfig
+): TransportShape => ({
+  unary: (method, message, options) =>
+    Effect.flatMap(effectiveTimeout(config, options), (timeoutMs) => {
+      const request: UnaryRequest = {
+        stream: false,
+        method,
+        url: methodUrl(config.baseUrl, method),
+        headers: new Headers(options?.headers),
+        message
+      }
+      const call = chain<UnaryRequest, UnaryResponse>(
+        config.interceptors,
+        "unary",
+        (request) => protocol.unary(http, config, request, timeoutMs, options)
+      )
+      return Effect.map(deadlineEffect(call(request), timeoutMs), (response) => response.message)
+    }),
+  stream: <E>(method: DescMethod, requests: Stream.Stream<unknown, E>, options: CallOptions | undefined) =>
+    Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
+      // a failure of the caller's stream ends the call with that error, not a protocol one
+      let requestError: { readonly error: E } | undefined
+      const request: StreamRequest = {
+        stream: true,
+        method,
+        url: methodUrl(config.baseUrl, method),
+        headers: new Headers(options?.headers),
+        messages: Stream.mapError(requests, (error) => {
+          requestError = { error }
+          return ConnectError.make("canceled", "the request stream failed")
+        })
+      }
+      // the protocol's exchange needs the Scope of the unwrapped stream, which outlives the interceptors
+      const call = chain<StreamRequest, StreamResponse>(
+        config.interceptors,
+        "stream",
+        (request) =>
+          protocol.stream(http, config, request, timeoutMs, options) as Effect.Effect<StreamResponse, ConnectError.ConnectError>
+      )
+      const messages = Stream.catchCause(
+        Stream.unwrap(Effect.map(call(request), (response) => response.messages)),
+        (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
+          requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
+      )
+      return deadlineStream(messages, timeoutMs)
+    }))
+})

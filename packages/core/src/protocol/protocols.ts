@@ -1,89 +1,30 @@
 /**
- * The protocols a server speaks, as values (connect-go keeps a list of protocol handlers the same
- * way): each one says which content types and HTTP methods it serves, whether it needs HTTP
- * trailers, and how it serves a call. The router derives content-type dispatch, `Allow` and
+ * The protocols, as values: each protocol folder (`protocol-connect/`, `protocol-grpc/`) gives
+ * its server side (a {@link ServerProtocol}: content types, HTTP methods, whether it needs
+ * trailers, how it serves a call) and its client side (a `ClientProtocol`), and this module
+ * lists them, the way connect-go keeps a list of protocol handlers. The router derives content-type dispatch, `Allow` and
  * `Accept-Post` from {@link protocols}; adapters only declare whether they can send trailers
  * (`ResponseWriter.trailers`).
  */
 import type { DescMethod } from "@bufbuild/protobuf"
-import type * as Effect from "effect/Effect"
-import type { ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
-import * as ProtocolConnect from "../ProtocolConnect.ts"
-import * as ProtocolGrpc from "../ProtocolGrpc.ts"
-import type { Route, ServerConfig } from "./server.ts"
-
-/** The server side of a protocol; `K` is what it learns from a request's content type (or GET). */
-export interface ServerProtocol<K> {
-  readonly name: ProtocolName
-  /** The request content types it reads (lower-case, no parameters), each with what it means. */
-  readonly contentTypes: ReadonlyArray<readonly [contentType: string, kind: K]>
-  /** Whether it takes these content-type parameters (after `;`, trimmed, lower-case; `""` for none). */
-  readonly acceptsParameters: (parameters: string) => boolean
-  /** Whether a POST with this content type suits the method. */
-  readonly accepts: (kind: K, method: DescMethod) => boolean
-  /** What it reads from a GET request for the method, or `undefined` when it serves no GET for it. */
-  readonly get: (method: DescMethod) => K | undefined
-  /** True when its responses end with HTTP trailers: an adapter without them answers 415. */
-  readonly needsTrailers: boolean
-  readonly serve: (
-    route: Route,
-    request: ServerRequest,
-    writer: ResponseWriter,
-    config: ServerConfig,
-    kind: K
-  ) => Effect.Effect<void, never, any>
-}
-
-const parsedBy = <K>(parse: (value: string) => K | undefined, types: ReadonlyArray<string>) =>
-  types.map((type) => [type, parse(type)!] as const)
-
-const connectParameters = (p: string) => p === "" || p === "charset=utf-8" || p === "charset=\"utf-8\""
-const anyParameters = () => true
-const everyMethod = () => true
-const noGet = () => undefined
-
-/** Connect: unary and streaming content types, GET for side-effect-free unary methods. */
-export const connect: ServerProtocol<ProtocolConnect.ContentType | "get"> = {
-  name: "connect",
-  contentTypes: parsedBy(ProtocolConnect.parseContentType, [
-    "application/proto",
-    "application/json",
-    "application/connect+proto",
-    "application/connect+json"
-  ]),
-  acceptsParameters: connectParameters,
-  // the unary content types only suit unary methods, the streaming ones every other kind
-  accepts: (kind, method) => kind !== "get" && kind.stream !== (method.methodKind === "unary"),
-  get: (method) => ProtocolConnect.allowsGet(method) ? "get" : undefined,
-  needsTrailers: false,
-  serve: ProtocolConnect.serve
-}
-
-/** gRPC over HTTP/2: every method kind, status in HTTP trailers. */
-export const grpc: ServerProtocol<ProtocolGrpc.ContentType> = {
-  name: "grpc",
-  contentTypes: parsedBy(ProtocolGrpc.parseContentType, ["application/grpc", "application/grpc+proto", "application/grpc+json"]),
-  acceptsParameters: anyParameters,
-  accepts: everyMethod,
-  get: noGet,
-  needsTrailers: true,
-  serve: ProtocolGrpc.serve
-}
-
-/** gRPC-Web: gRPC with the status in the body, so no trailers are needed. */
-export const grpcWeb: ServerProtocol<ProtocolGrpc.ContentType> = {
-  ...grpc,
-  name: "grpc-web",
-  contentTypes: parsedBy(ProtocolGrpc.parseContentType, [
-    "application/grpc-web",
-    "application/grpc-web+proto",
-    "application/grpc-web+json"
-  ]),
-  needsTrailers: false
-}
+import type { ProtocolName } from "../Http.ts"
+import { connectClient } from "../protocol-connect/client.ts"
+import { connectServer } from "../protocol-connect/server.ts"
+import { grpcClient, grpcWebClient } from "../protocol-grpc/client.ts"
+import { grpcServer, grpcWebServer } from "../protocol-grpc/server.ts"
+import type { ClientProtocol } from "./client.ts"
+import type { ServerProtocol } from "./protocol.ts"
+import type { Route } from "./server.ts"
 
 /** Every protocol a server speaks, in the order `Accept-Post` lists them. */
-export const protocols: ReadonlyArray<ServerProtocol<any>> = [connect, grpc, grpcWeb]
+export const protocols: ReadonlyArray<ServerProtocol<any>> = [connectServer, grpcServer, grpcWebServer]
+
+/** The client side of every protocol, by name. */
+export const clientProtocols: Readonly<Record<ProtocolName, ClientProtocol>> = {
+  connect: connectClient,
+  grpc: grpcClient,
+  "grpc-web": grpcWebClient
+}
 
 /** A protocol and what it reads from one content type (allocated once). */
 export interface Served {
