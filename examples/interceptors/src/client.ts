@@ -1,8 +1,11 @@
 /**
  * Client interceptors: one adds the bearer token to every call, one logs each call with its
- * response status and duration. Interceptors are plain values passed to the transport layer.
+ * response status and duration, one logs every response message and how each stream ended.
+ * Interceptors are plain values passed to the transport layer.
  */
+import { type DescMethod, type Message, toJsonString } from "@bufbuild/protobuf"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as Interceptor from "@connect-effect/core/Interceptor"
 
 /** Adds `authorization: Bearer <token>` to every request. */
@@ -30,3 +33,33 @@ export const logging = (write: (line: string) => void) =>
       )
     })
   )
+
+const json = (method: DescMethod, message: unknown) => toJsonString(method.output, message as Message)
+
+/**
+ * Logs `<Method> <- <message as JSON>` for every response message: the one of a unary call, and
+ * each message of a streaming response as the caller reads it, then `<Method> end` with the
+ * trailers' names, or `<Method> failed <code>`. It sees the messages themselves, so it could as
+ * well validate, count, redact or replace them.
+ */
+export const messages = (write: (line: string) => void) =>
+  Interceptor.clientCall({
+    unary: (next, request) =>
+      Effect.tap(next(request), (response) => Effect.sync(() => write(`${request.method.name} <- ${json(request.method, response.message)}`))),
+    stream: (next, request) =>
+      Effect.map(next(request), (response) => ({
+        ...response,
+        messages: response.messages.pipe(
+          Stream.tap((message) => Effect.sync(() => write(`${request.method.name} <- ${json(request.method, message)}`))),
+          Stream.onExit((exit) =>
+            Effect.sync(() =>
+              write(
+                exit._tag === "Success"
+                  ? `${request.method.name} end, trailers: ${[...response.trailers.keys()].join(", ") || "none"}`
+                  : `${request.method.name} failed`
+              )
+            )
+          )
+        )
+      }))
+  })

@@ -68,7 +68,11 @@ export const accessLog = Interceptor.server<AccessLog>((next, call) =>
 /** Handlers that need to know who is calling. */
 export const handlers: ElizaServiceHandlers<CurrentUser> = {
   say: (request) => Effect.map(CurrentUser, (user) => ({ sentence: `${user.name} said: ${request.sentence}` })),
-  introduce: () => Stream.unwrap(Effect.map(CurrentUser, (user) => Stream.make({ sentence: `Hello ${user.name}.` }, { sentence: `Your id is ${user.id}.` }))),
+  introduce: (_, call) =>
+    Stream.unwrap(Effect.map(CurrentUser, (user) => {
+      call.responseTrailers.set("x-user-id", user.id)
+      return Stream.make({ sentence: `Hello ${user.name}.` }, { sentence: `Your id is ${user.id}.` })
+    })),
   converse: (requests) => Stream.map(requests, (r) => ({ sentence: r.sentence })),
   reflect: (requests) => Effect.map(Stream.runCollect(requests), (all) => ({ summary: `${all.length} sentences` }))
 }

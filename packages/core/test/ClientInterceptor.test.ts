@@ -1,0 +1,143 @@
+/**
+ * Client interceptors see whole calls, on every protocol: they can replace the request message
+ * or stream, read and replace the response message or stream, observe the stream's end and its
+ * trailers, and see the call's failure. Runs the real protocol code in memory.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as ConnectError from "../src/ConnectError.ts"
+import * as MemoryTransport from "../src/adapters/MemoryTransport.ts"
+import * as Interceptor from "../src/Interceptor.ts"
+import * as Router from "../src/Router.ts"
+import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import { ElizaService, type IntroduceResponse, type ReflectResponse, type SayRequest, type SayResponse } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
+
+const handlers: ElizaServiceHandlers = {
+  say: (request, call) =>
+    request.sentence === "fail"
+      ? Effect.sync(() => call.responseTrailers.set("x-why", "asked to")).pipe(
+        Effect.andThen(Effect.fail(ConnectError.make("not_found", "nothing here")))
+      )
+      : Effect.sync(() => {
+        call.responseHeaders.set("x-header", "h")
+        call.responseTrailers.set("x-trailer", "t")
+        return { sentence: `echo ${request.sentence} (${call.requestHeaders.get("x-added") ?? "no header"})` }
+      }),
+  introduce: (request, call) =>
+    Stream.fromEffect(Effect.sync(() => call.responseTrailers.set("x-count", "3"))).pipe(
+      Stream.flatMap(() => Stream.range(1, 3)),
+      Stream.map((i) => ({ sentence: `${request.name} ${i}` }))
+    ),
+  converse: (requests) => Stream.map(requests, (r) => ({ sentence: r.sentence.toUpperCase() })),
+  reflect: (requests) => Effect.map(Stream.runCollect(requests), (all) => ({ summary: all.map((r) => r.sentence).join(",") }))
+}
+
+const router = Router.service(Router.empty, ElizaService, handlers)
+
+const clientWith = (protocol: "connect" | "grpc" | "grpc-web", interceptors: ReadonlyArray<Interceptor.ClientInterceptor>) =>
+  ElizaClient.layer.pipe(Layer.provide(MemoryTransport.layerClient(router, { protocol, interceptors })))
+
+describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors over %s", (protocol) => {
+  it.effect("a unary interceptor replaces the request and response messages and sees headers and trailers", () => {
+    const seen: Array<string> = []
+    const rewrite = Interceptor.clientCall({
+      unary: (next, request) =>
+        Effect.map(
+          next({ ...request, message: { sentence: (request.message as SayRequest).sentence.toUpperCase() } }),
+          (response) => {
+            seen.push(`${response.headers.get("x-header")} ${response.trailers.get("x-trailer")}`)
+            return { ...response, message: { sentence: `${(response.message as SayResponse).sentence}!` } }
+          }
+        )
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const said = yield* eliza.say({ sentence: "hi" })
+      expect(said.sentence).toBe("echo HI (no header)!")
+      expect(seen).toEqual(["h t"])
+    }).pipe(Effect.provide(clientWith(protocol, [rewrite])))
+  })
+
+  it.effect("a unary interceptor sees the call's error with the trailers in its metadata", () => {
+    const seen: Array<string> = []
+    const observe = Interceptor.clientCall({
+      unary: (next, request) =>
+        Effect.tapError(next(request), (error) => Effect.sync(() => seen.push(`${error.code} ${error.metadata?.get("x-why")}`)))
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const error = yield* Effect.flip(eliza.say({ sentence: "fail" }))
+      expect(error.code).toBe("not_found")
+      expect(seen).toEqual(["not_found asked to"])
+    }).pipe(Effect.provide(clientWith(protocol, [observe])))
+  })
+
+  it.effect("a stream interceptor maps the request stream and the response stream and sees the trailers at the end", () => {
+    const ends: Array<string> = []
+    const rewrite = Interceptor.clientCall({
+      stream: (next, request) =>
+        Effect.map(
+          next(
+            request.method.methodKind === "server_streaming"
+              ? request
+              : { ...request, messages: Stream.map(request.messages, (m) => ({ sentence: `${(m as SayRequest).sentence}+` })) }
+          ),
+          (response) => ({
+            ...response,
+            messages: response.messages.pipe(
+              Stream.map((m) =>
+                request.method.methodKind === "client_streaming"
+                  ? { summary: `<${(m as ReflectResponse).summary}>` }
+                  : { sentence: `<${(m as IntroduceResponse).sentence}>` }
+              ),
+              Stream.onEnd(Effect.sync(() => ends.push(`${request.method.name} ${response.trailers.get("x-count")}`)))
+            )
+          })
+        )
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+      expect(intro.map((r) => r.sentence)).toEqual(["<Ada 1>", "<Ada 2>", "<Ada 3>"])
+      const conv = yield* Stream.runCollect(eliza.converse(Stream.make({ sentence: "a" }, { sentence: "b" })))
+      expect(conv.map((r) => r.sentence)).toEqual(["<A+>", "<B+>"])
+      const refl = yield* eliza.reflect(Stream.make({ sentence: "a" }, { sentence: "b" }))
+      expect(refl.summary).toBe("<a+,b+>")
+      expect(ends).toEqual(["Introduce 3", "Converse null", "Reflect null"])
+    }).pipe(Effect.provide(clientWith(protocol, [rewrite])))
+  })
+
+  it.effect("`Interceptor.client` wraps both kinds, outermost first, and its header changes reach the server", () => {
+    const order: Array<string> = []
+    const tag = (name: string) =>
+      Interceptor.client((next, request) =>
+        Effect.suspend(() => {
+          order.push(`${name} ${request.method.name}`)
+          request.headers.set("x-added", name)
+          return next
+        })
+      )
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const said = yield* eliza.say({ sentence: "hi" })
+      // the inner interceptor runs last, so its header value is the one sent
+      expect(said.sentence).toBe("echo hi (inner)")
+      yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+      expect(order).toEqual(["outer Say", "inner Say", "outer Introduce", "inner Introduce"])
+    }).pipe(Effect.provide(clientWith(protocol, [tag("outer"), tag("inner")])))
+  })
+
+  it.effect("an interceptor can answer a unary call without calling the server", () => {
+    const cached = Interceptor.clientCall({
+      unary: (_, request) =>
+        Effect.succeed({ stream: false, headers: new Headers(), trailers: new Headers(), message: { sentence: `cached ${request.method.name}` } })
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const said = yield* eliza.say({ sentence: "hi" })
+      expect(said.sentence).toBe("cached Say")
+    }).pipe(Effect.provide(clientWith(protocol, [cached])))
+  })
+})
