@@ -6,7 +6,12 @@
 
 import type { HeadersInput } from "./Http.ts"
 
-/** Options for one client call. */
+/**
+ * Options for one client call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CallOptions {
   /** Request headers to send (merged over the client's defaults). */
   readonly headers?: HeadersInput | undefined

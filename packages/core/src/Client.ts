@@ -26,7 +26,12 @@ const single = <E>(responses: Stream.Stream<unknown, E>): Effect.Effect<unknown,
     )
   })
 
-/** Builds a client for `service` over a given transport. */
+/**
+ * Builds a client for `service` over a given transport.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const makeWith = <S extends DescService>(service: S, transport: TransportShape): ClientOf<S> => {
   const client: Record<string, unknown> = {}
   for (const method of service.methods) {

@@ -8,7 +8,12 @@ import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
 import type { Peer, ProtocolName } from "./Http.ts"
 
-/** The call a handler is serving. Headers and trailers it sets are sent with the response. */
+/**
+ * The call a handler is serving. Headers and trailers it sets are sent with the response.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface HandlerContext {
   readonly method: DescMethod
   /** `connect`, `grpc` or `grpc-web`. */

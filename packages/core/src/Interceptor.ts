@@ -28,7 +28,12 @@ export interface ServerInterceptor<in out Provides = never, out E extends Connec
   ) => Effect.Effect<A, E1 | E, Exclude<R1, Provides> | R>
 }
 
-/** Builds a server interceptor that provides nothing: `f` receives the call and the rest of the chain. */
+/**
+ * Builds a server interceptor that provides nothing: `f` receives the call and the rest of the chain.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const server = <R = never>(
   f: <A, E1, R1>(next: Effect.Effect<A, E1, R1>, call: HandlerContext) => Effect.Effect<A, E1 | ConnectError, R1 | R>
 ): ServerInterceptor<never, ConnectError, R> => ({ intercept: f })
@@ -46,7 +51,12 @@ export const provideService = <I, S, E extends ConnectError, R>(
     Effect.flatMap(make(call), (service) => Effect.provideService(next, tag, service)) as any
 })
 
-/** What a client interceptor sees of an outgoing call before it is sent. */
+/**
+ * What a client interceptor sees of an outgoing call before it is sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ClientRequestInfo {
   readonly method: DescMethod
   /** Absolute URL of the call. */
@@ -55,7 +65,12 @@ export interface ClientRequestInfo {
   readonly headers: Headers
 }
 
-/** The request of a unary call: one message. */
+/**
+ * The request of a unary call: one message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface UnaryRequest extends ClientRequestInfo {
   readonly stream: false
   /** The request message (a protobuf-es message or its init shape). */
@@ -71,14 +86,24 @@ export interface StreamRequest extends ClientRequestInfo {
   readonly messages: Stream.Stream<unknown, ConnectError>
 }
 
-/** What every client interceptor sees of a response: the headers and the trailers. */
+/**
+ * What every client interceptor sees of a response: the headers and the trailers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ClientResponseInfo {
   readonly headers: Headers
   /** Unary calls: the trailers; streaming calls: empty until the response stream ends, then the trailers. */
   readonly trailers: Headers
 }
 
-/** The response of a unary call: headers, trailers and the message. */
+/**
+ * The response of a unary call: headers, trailers and the message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface UnaryResponse extends ClientResponseInfo {
   readonly stream: false
   readonly message: unknown
@@ -129,6 +154,9 @@ export interface ClientInterceptor<out R = never> {
  *     }))
  * })
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const clientCall = <R = never>(interceptor: ClientInterceptor<R>): ClientInterceptor<R> => interceptor
 

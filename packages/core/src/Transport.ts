@@ -20,7 +20,12 @@ import type { ClientInterceptor } from "./Interceptor.ts"
 import { type ClientConfig, makeTransport } from "./protocol/client.ts"
 import { clientProtocols } from "./protocol/protocols.ts"
 
-/** Performs calls for any method; messages are protobuf-es messages (or init shapes for requests). */
+/**
+ * Performs calls for any method; messages are protobuf-es messages (or init shapes for requests).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TransportShape {
   readonly unary: (method: DescMethod, request: unknown, options?: CallOptions) => Effect.Effect<unknown, ConnectError>
   readonly stream: <E>(
@@ -32,7 +37,12 @@ export interface TransportShape {
   readonly info?: TransportInfo | undefined
 }
 
-/** The protocol, server and default timeout of a `Transport`. */
+/**
+ * The protocol, server and default timeout of a `Transport`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface TransportInfo {
   readonly protocol: ProtocolName
   /** The `baseUrl` of the client options. */
@@ -41,10 +51,20 @@ export interface TransportInfo {
   readonly timeoutMs: number | undefined
 }
 
-/** The transport clients use, provided by a platform layer such as `NodeTransport.layerConnect`. */
+/**
+ * The transport clients use, provided by a platform layer such as `NodeTransport.layerConnect`.
+ *
+ * @since 0.1.0
+ * @category services
+ */
 export class Transport extends Context.Service<Transport, TransportShape>()("@connect-effect/core/Transport") {}
 
-/** Options shared by client protocols. */
+/**
+ * Options shared by client protocols.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export interface ClientOptions {
   /** Base URL of the server, e.g. `http://localhost:8080` (a path prefix is kept). */
   readonly baseUrl: string
@@ -70,7 +90,12 @@ export interface ClientOptions {
   readonly timeoutMs?: number | undefined
 }
 
-/** Resolves client options against the platform's compressions. */
+/**
+ * Resolves client options against the platform's compressions.
+ *
+ * @since 0.1.0
+ * @category options
+ */
 export const resolve = (
   options: ClientOptions,
   platformCompressions: ReadonlyArray<Compression>
@@ -96,7 +121,12 @@ export const resolve = (
   }
 }
 
-/** A `Transport` speaking `protocol` over the `HttpClient` in context. */
+/**
+ * A `Transport` speaking `protocol` over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Layer<Transport, never, HttpClient> =>
   Layer.effect(
     Transport,
@@ -109,13 +139,28 @@ export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Lay
     })
   )
 
-/** The Connect protocol over the `HttpClient` in context. */
+/**
+ * The Connect protocol over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   layer(options, "connect")
 
-/** The gRPC protocol over the `HttpClient` in context (it needs HTTP/2 trailers). */
+/**
+ * The gRPC protocol over the `HttpClient` in context (it needs HTTP/2 trailers).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> => layer(options, "grpc")
 
-/** The gRPC-Web protocol over the `HttpClient` in context. */
+/**
+ * The gRPC-Web protocol over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   layer(options, "grpc-web")

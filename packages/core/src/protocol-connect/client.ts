@@ -287,6 +287,11 @@ const readStreamResponse = (
 /** The client side of Connect. */
 export const connectClient: ClientProtocol = { name: "connect", unary, stream }
 
-/** Builds a Connect-protocol `Transport` over an `HttpClient`. */
+/**
+ * Builds a Connect-protocol `Transport` over an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category client
+ */
 export const makeTransport = (http: HttpClient["Service"], config: ClientConfig): TransportShape =>
   makeClientTransport(connectClient, http, config)

@@ -26,7 +26,12 @@ import { decodeMessage, writePayload } from "../protocol/pipeline.ts"
 // server
 // -----------------------------------------------------------------------------
 
-/** Whether the router should treat a request as Connect, and if so how. */
+/**
+ * Whether the router should treat a request as Connect, and if so how.
+ *
+ * @since 0.1.0
+ * @category server
+ */
 export const classify = (request: ServerRequest): ContentType | "get" | undefined => {
   if (request.method === "GET") return "get"
   return parseContentType(Server.requestHeader(request, "content-type"))
@@ -233,6 +238,9 @@ const serveStream = (
 /**
  * Serves one Connect request on a route. `kind` comes from {@link classify}; the router has
  * already checked that the request's kind suits the method.
+ *
+ * @since 0.1.0
+ * @category server
  */
 export const serve = (
   route: Server.Route,

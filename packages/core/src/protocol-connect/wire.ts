@@ -7,21 +7,36 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire"
 import * as Code from "../Code.ts"
 import * as ConnectError from "../ConnectError.ts"
 
-/** The protocol version this module speaks. */
+/**
+ * The protocol version this module speaks.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const PROTOCOL_VERSION = "1"
 
 // -----------------------------------------------------------------------------
 // error JSON and end-stream JSON (both directions)
 // -----------------------------------------------------------------------------
 
-/** The wire form of an error (the body of a unary error, the `error` of an end-stream message). */
+/**
+ * The wire form of an error (the body of a unary error, the `error` of an end-stream message).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ErrorJson {
   code: string
   message?: string
   details?: Array<{ type: string; value: string; debug?: unknown }>
 }
 
-/** Serializes an error to its JSON object. */
+/**
+ * Serializes an error to its JSON object.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const errorToJson = (error: ConnectError.ConnectError): ErrorJson => {
   const out: ErrorJson = { code: error.code }
   if (error.message !== "") out.message = error.message
@@ -75,7 +90,12 @@ const headersToJson = (headers: Headers): Record<string, Array<string>> => {
   return out
 }
 
-/** Encodes the end-stream message payload. */
+/**
+ * Encodes the end-stream message payload.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const endStreamToJson = (error: ConnectError.ConnectError | undefined, trailers: Headers): Uint8Array => {
   const body: { error?: ErrorJson; metadata?: Record<string, Array<string>> } = {}
   if (error !== undefined) body.error = errorToJson(error)
@@ -84,7 +104,12 @@ export const endStreamToJson = (error: ConnectError.ConnectError | undefined, tr
   return textEncoder.encode(JSON.stringify(body))
 }
 
-/** Parses an end-stream message payload into trailers and an optional error. */
+/**
+ * Parses an end-stream message payload into trailers and an optional error.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const endStreamFromJson = (
   data: Uint8Array
 ): { readonly trailers: Headers; readonly error: ConnectError.ConnectError | undefined } => {
@@ -134,13 +159,23 @@ export const endStreamFromJson = (
 // content types and headers
 // -----------------------------------------------------------------------------
 
-/** A parsed Connect content type. */
+/**
+ * A parsed Connect content type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ContentType {
   readonly stream: boolean
   readonly codec: "proto" | "json"
 }
 
-/** Parses a Connect content type (`application/proto`, `application/connect+json; charset=utf-8`, …). */
+/**
+ * Parses a Connect content type (`application/proto`, `application/connect+json; charset=utf-8`, …).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const parseContentType = (value: string | null): ContentType | undefined => {
   if (value === null) return undefined
   let v = value.toLowerCase()
@@ -164,7 +199,12 @@ export const parseContentType = (value: string | null): ContentType | undefined 
   }
 }
 
-/** Parses `connect-timeout-ms`: 1 to 10 digits. `undefined` when absent; throws on garbage. */
+/**
+ * Parses `connect-timeout-ms`: 1 to 10 digits. `undefined` when absent; throws on garbage.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const parseTimeout = (value: string | null): number | undefined => {
   if (value === null) return undefined
   if (!/^[0-9]{1,10}$/.test(value)) {
@@ -175,6 +215,11 @@ export const parseTimeout = (value: string | null): number | undefined => {
 
 // Connect reads an empty encoding header as `identity` (hence the `|| null` below), gRPC as a name.
 
-/** True when a method may be called with a GET request. */
+/**
+ * True when a method may be called with a GET request.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const allowsGet = (method: DescMethod): boolean =>
   method.methodKind === "unary" && method.idempotency === 1 /* NO_SIDE_EFFECTS */

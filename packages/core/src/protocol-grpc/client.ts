@@ -38,6 +38,9 @@ import { decodeBinaryHeader, decodeMessageHeader, formatTimeout, parseContentTyp
 /**
  * Reads the status from trailers (or from the headers of a trailers-only response).
  * Returns `undefined` for OK; a ConnectError otherwise; throws when `grpc-status` is missing.
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const errorFromTrailers = (
   trailers: Headers,
@@ -364,6 +367,11 @@ const readUnaryResponse = (
   })
 }
 
-/** Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`. */
+/**
+ * Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category client
+ */
 export const makeTransport = (http: HttpClient["Service"], config: ClientConfig, web: boolean): TransportShape =>
   makeClientTransport(web ? grpcWebClient : grpcClient, http, config)

@@ -27,7 +27,12 @@ const hasUserHeaders = (headers: Headers | undefined): boolean => {
   return found
 }
 
-/** Serves one gRPC or gRPC-Web request on a route. */
+/**
+ * Serves one gRPC or gRPC-Web request on a route.
+ *
+ * @since 0.1.0
+ * @category server
+ */
 export const serve = (
   route: Server.Route,
   request: ServerRequest,

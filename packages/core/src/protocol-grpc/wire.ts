@@ -9,7 +9,12 @@ import * as GrpcStatus from "./status.ts"
 import * as Server from "../protocol/server.ts"
 
 
-/** A parsed gRPC or gRPC-Web content type. */
+/**
+ * A parsed gRPC or gRPC-Web content type.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ContentType {
   readonly web: boolean
   readonly codec: "proto" | "json"
@@ -49,7 +54,12 @@ export const parseContentType = (value: string | null): ContentType | undefined 
 
 const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 }
 
-/** Parses `grpc-timeout` (1 to 8 digits and a unit H M S m u n) into milliseconds; throws on garbage. */
+/**
+ * Parses `grpc-timeout` (1 to 8 digits and a unit H M S m u n) into milliseconds; throws on garbage.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const parseTimeout = (value: string | null): number | undefined => {
   if (value === null) return undefined
   const m = /^([0-9]{1,8})([HMSmun])$/.exec(value)
@@ -59,7 +69,12 @@ export const parseTimeout = (value: string | null): number | undefined => {
   return Number(m[1]) * timeoutUnits[m[2]!]!
 }
 
-/** Formats a timeout in milliseconds as `grpc-timeout` (at most 8 digits). */
+/**
+ * Formats a timeout in milliseconds as `grpc-timeout` (at most 8 digits).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const formatTimeout = (ms: number): string => {
   if (ms < 1e8) return `${Math.max(0, Math.ceil(ms))}m`
   const s = Math.ceil(ms / 1000)
@@ -89,7 +104,12 @@ export const encodeMessageHeader = (message: string): string => {
   return out
 }
 
-/** Decodes a percent-encoded `grpc-message`; invalid escapes are kept as they are. */
+/**
+ * Decodes a percent-encoded `grpc-message`; invalid escapes are kept as they are.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const decodeMessageHeader = (value: string): string => {
   if (!value.includes("%")) return value
   const bytes: Array<number> = []
@@ -105,13 +125,28 @@ export const decodeMessageHeader = (value: string): string => {
   return utf8Decoder.decode(new Uint8Array(bytes))
 }
 
-/** Encodes a `-bin` header value: unpadded base64. */
+/**
+ * Encodes a `-bin` header value: unpadded base64.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(bytes, "std_raw")
 
-/** Decodes a `-bin` header value (padded or not). */
+/**
+ * Decodes a `-bin` header value (padded or not).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
 
-/** The status trailers of a call (`grpc-status` 0 when `error` is undefined). */
+/**
+ * The status trailers of a call (`grpc-status` 0 when `error` is undefined).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers | undefined): Headers => {
   const out = new Headers()
   Server.addUserHeaders(out, trailers)
@@ -131,7 +166,12 @@ export const statusTrailers = (error: ConnectError.ConnectError | undefined, tra
   return out
 }
 
-/** Serializes trailers as a gRPC-Web trailer frame payload. */
+/**
+ * Serializes trailers as a gRPC-Web trailer frame payload.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
   let s = ""
   trailers.forEach((value, key) => {
@@ -140,7 +180,12 @@ export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
   return utf8.encode(s)
 }
 
-/** Parses a gRPC-Web trailer frame payload; throws `internal` on a malformed block. */
+/**
+ * Parses a gRPC-Web trailer frame payload; throws `internal` on a malformed block.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const trailersFromWebFrame = (data: Uint8Array): Headers => {
   const out = new Headers()
   const text = utf8Decoder.decode(data)

@@ -1,3 +1,9 @@
+/**
+ * The client side every protocol shares: the resolved client configuration, deadlines (the
+ * call's own, the client's default and the one inherited from a server call), whole-body reads
+ * with limits, request framing, and the one call driver ({@link makeTransport}) that runs a
+ * {@link ClientProtocol} inside the client interceptors.
+ */
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -12,7 +18,12 @@ import type { ClientInterceptor, StreamRequest, StreamResponse, UnaryRequest, Un
 import type { TransportShape } from "../Transport.ts"
 import { frameMessages, namingReadMax } from "./pipeline.ts"
 
-/** A resolved client configuration: what every client protocol needs from the client options. */
+/**
+ * A resolved client configuration: what every client protocol needs from the client options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ClientConfig {
   readonly baseUrl: string
   readonly codec: Codec
