@@ -8,8 +8,11 @@
  *
  * @since 0.1.0
  */
-export type { ClientConfig } from "./protocol/client.ts"
-export { makeTransport } from "./protocol-connect/client.ts"
+import type { HttpClient } from "./Http.ts"
+import type { ClientConfig } from "./protocol/client.ts"
+import { make, type TransportShape } from "./Transport.ts"
+
+export type { ClientConfig }
 export { classify, serve } from "./protocol-connect/server.ts"
 export {
   allowsGet,
@@ -23,3 +26,12 @@ export {
   parseTimeout,
   PROTOCOL_VERSION
 } from "./protocol-connect/wire.ts"
+
+/**
+ * Builds a Connect-protocol `Transport` over an `HttpClient` (`Transport.make("connect", …)`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTransport = (http: HttpClient["Service"], config: ClientConfig): TransportShape =>
+  make("connect", http, config)

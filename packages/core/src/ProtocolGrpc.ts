@@ -10,8 +10,12 @@
  *
  * @since 0.1.0
  */
-export type { ClientConfig } from "./protocol/client.ts"
-export { errorFromTrailers, makeTransport } from "./protocol-grpc/client.ts"
+import type { HttpClient } from "./Http.ts"
+import type { ClientConfig } from "./protocol/client.ts"
+import { make, type TransportShape } from "./Transport.ts"
+
+export type { ClientConfig }
+export { errorFromTrailers } from "./protocol-grpc/client.ts"
 export { serve } from "./protocol-grpc/server.ts"
 export {
   type ContentType,
@@ -26,3 +30,13 @@ export {
   trailersFromWebFrame,
   trailersToWebFrame
 } from "./protocol-grpc/wire.ts"
+
+/**
+ * Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`
+ * (`Transport.make("grpc" | "grpc-web", …)`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTransport = (http: HttpClient["Service"], config: ClientConfig, web: boolean): TransportShape =>
+  make(web ? "grpc-web" : "grpc", http, config)

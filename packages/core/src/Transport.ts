@@ -10,14 +10,15 @@ import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Stream from "effect/Stream"
+import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
 import * as Codec from "./Codec.ts"
 import { type Compression, Compressions } from "./Compression.ts"
-import type { ConnectError } from "./ConnectError.ts"
 import { HttpClient, type ProtocolName } from "./Http.ts"
 import type { ClientInterceptor } from "./Interceptor.ts"
-import { type ClientConfig, makeTransport } from "./protocol/client.ts"
+import * as ConnectError from "./ConnectError.ts"
+import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./Interceptor.ts"
+import { type ClientConfig, type ClientProtocol, deadlineEffect, deadlineStream, effectiveTimeout, methodUrl } from "./protocol/client.ts"
 import { clientProtocols } from "./protocol/protocols.ts"
 
 /**
@@ -27,12 +28,12 @@ import { clientProtocols } from "./protocol/protocols.ts"
  * @category models
  */
 export interface TransportShape {
-  readonly unary: (method: DescMethod, request: unknown, options?: CallOptions) => Effect.Effect<unknown, ConnectError>
+  readonly unary: (method: DescMethod, request: unknown, options?: CallOptions) => Effect.Effect<unknown, ConnectError.ConnectError>
   readonly stream: <E>(
     method: DescMethod,
     requests: Stream.Stream<unknown, E>,
     options?: CallOptions
-  ) => Stream.Stream<unknown, ConnectError | E>
+  ) => Stream.Stream<unknown, ConnectError.ConnectError | E>
   /** What the transport speaks to; set by the layers of this module, read by decorators (`Telemetry`, `Retry`). */
   readonly info?: TransportInfo | undefined
 }
@@ -90,6 +91,92 @@ export interface ClientOptions {
   readonly timeoutMs?: number | undefined
 }
 
+// -----------------------------------------------------------------------------
+// the call driver every protocol shares
+// -----------------------------------------------------------------------------
+
+type Next<Req, Res> = (request: Req) => Effect.Effect<Res, ConnectError.ConnectError>
+
+/** Wraps `core` in the interceptors' `side` (outermost first). */
+const chain = <Req, Res>(
+  interceptors: ReadonlyArray<ClientInterceptor<never>>,
+  side: "unary" | "stream",
+  core: Next<Req, Res>
+): Next<Req, Res> => {
+  let next = core
+  for (let i = interceptors.length - 1; i >= 0; i--) {
+    const intercept = interceptors[i]![side] as
+      | ((next: Next<Req, Res>, request: Req) => Effect.Effect<Res, ConnectError.ConnectError>)
+      | undefined
+    if (intercept === undefined) continue
+    const inner = next
+    next = (request) => intercept(inner, request)
+  }
+  return next
+}
+
+/**
+ * A `Transport` speaking `protocol` over an `HttpClient` with a resolved configuration (the
+ * layers below build one from `ClientOptions`): each call gets its deadline, runs through the
+ * interceptors into the protocol, and is bounded by the deadline.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (protocol: ProtocolName, http: HttpClient["Service"], config: ClientConfig): TransportShape =>
+  drive(clientProtocols[protocol], http, config)
+
+const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: ClientConfig): TransportShape => ({
+  unary: (method, message, options) =>
+    Effect.flatMap(effectiveTimeout(config, options), (timeoutMs) => {
+      const request: UnaryRequest = {
+        stream: false,
+        method,
+        url: methodUrl(config.baseUrl, method),
+        headers: new Headers(options?.headers),
+        message
+      }
+      const call = chain<UnaryRequest, UnaryResponse>(
+        config.interceptors,
+        "unary",
+        (request) => protocol.unary(http, config, request, timeoutMs, options)
+      )
+      return Effect.map(deadlineEffect(call(request), timeoutMs), (response) => response.message)
+    }),
+  stream: <E>(method: DescMethod, requests: Stream.Stream<unknown, E>, options: CallOptions | undefined) =>
+    Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
+      // a failure of the caller's stream ends the call with that error, not a protocol one
+      let requestError: { readonly error: E } | undefined
+      const request: StreamRequest = {
+        stream: true,
+        method,
+        url: methodUrl(config.baseUrl, method),
+        headers: new Headers(options?.headers),
+        messages: Stream.mapError(requests, (error) => {
+          requestError = { error }
+          return ConnectError.make("canceled", "the request stream failed")
+        })
+      }
+      // the protocol's exchange needs the Scope of the unwrapped stream, which outlives the interceptors
+      const call = chain<StreamRequest, StreamResponse>(
+        config.interceptors,
+        "stream",
+        (request) =>
+          protocol.stream(http, config, request, timeoutMs, options) as Effect.Effect<StreamResponse, ConnectError.ConnectError>
+      )
+      const messages = Stream.catchCause(
+        Stream.unwrap(Effect.map(call(request), (response) => response.messages)),
+        (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
+          requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
+      )
+      return deadlineStream(messages, timeoutMs)
+    }))
+})
+
+// -----------------------------------------------------------------------------
+// layers
+// -----------------------------------------------------------------------------
+
 /**
  * Resolves client options against the platform's compressions.
  *
@@ -133,7 +220,7 @@ export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Lay
     Effect.gen(function*() {
       const http = yield* HttpClient
       const config = resolve(options, yield* Compressions)
-      const transport = makeTransport(clientProtocols[protocol], http, config)
+      const transport = make(protocol, http, config)
       const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: options.timeoutMs }
       return Object.assign(transport, { info })
     })

@@ -13,14 +13,11 @@ import * as Code from "../Code.ts"
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
-import type { HttpClient } from "../Http.ts"
 import type { StreamResponse, UnaryResponse } from "../Interceptor.ts"
-import type { TransportShape } from "../Transport.ts"
 import {
   BODY_HEADROOM,
   type ClientConfig,
   type ClientProtocol,
-  makeTransport as makeClientTransport,
   mergeMeta,
   readAll,
   readResponseBody,
@@ -286,12 +283,3 @@ const readStreamResponse = (
 
 /** The client side of Connect. */
 export const connectClient: ClientProtocol = { name: "connect", unary, stream }
-
-/**
- * Builds a Connect-protocol `Transport` over an `HttpClient`.
- *
- * @since 0.1.0
- * @category client
- */
-export const makeTransport = (http: HttpClient["Service"], config: ClientConfig): TransportShape =>
-  makeClientTransport(connectClient, http, config)

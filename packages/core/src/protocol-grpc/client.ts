@@ -15,12 +15,10 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { ClientResponse, HttpClient } from "../Http.ts"
 import type { ClientRequestInfo, StreamResponse, UnaryResponse } from "../Interceptor.ts"
-import type { TransportShape } from "../Transport.ts"
 import {
   BODY_HEADROOM,
   type ClientConfig,
   type ClientProtocol,
-  makeTransport as makeClientTransport,
   mergeMeta,
   readResponseBody,
   requestFrames
@@ -366,12 +364,3 @@ const readUnaryResponse = (
     return Effect.flatMap(Effect.all(pending), (results) => end(results.filter((r) => r !== undefined)))
   })
 }
-
-/**
- * Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`.
- *
- * @since 0.1.0
- * @category client
- */
-export const makeTransport = (http: HttpClient["Service"], config: ClientConfig, web: boolean): TransportShape =>
-  makeClientTransport(web ? grpcWebClient : grpcClient, http, config)

@@ -1,8 +1,8 @@
 /**
  * The client side every protocol shares: the resolved client configuration, deadlines (the
  * call's own, the client's default and the one inherited from a server call), whole-body reads
- * with limits, request framing, and the one call driver ({@link makeTransport}) that runs a
- * {@link ClientProtocol} inside the client interceptors.
+ * with limits, request framing, and what the client side of a protocol is ({@link ClientProtocol};
+ * `Transport.make` runs one inside the client interceptors).
  */
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Effect from "effect/Effect"
@@ -15,7 +15,6 @@ import * as ConnectError from "../ConnectError.ts"
 import { CurrentCall } from "../HandlerContext.ts"
 import type { ClientResponse, HttpClient, ProtocolName } from "../Http.ts"
 import type { ClientInterceptor, StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "../Interceptor.ts"
-import type { TransportShape } from "../Transport.ts"
 import { frameMessages, namingReadMax } from "./pipeline.ts"
 
 /**
@@ -192,78 +191,3 @@ export interface ClientProtocol {
     options: CallOptions | undefined
   ) => Effect.Effect<StreamResponse, ConnectError.ConnectError, Scope.Scope>
 }
-
-type Next<Req, Res> = (request: Req) => Effect.Effect<Res, ConnectError.ConnectError>
-
-/** Wraps `core` in the interceptors' `side` (outermost first). */
-const chain = <Req, Res>(
-  interceptors: ReadonlyArray<ClientInterceptor<never>>,
-  side: "unary" | "stream",
-  core: Next<Req, Res>
-): Next<Req, Res> => {
-  let next = core
-  for (let i = interceptors.length - 1; i >= 0; i--) {
-    const intercept = interceptors[i]![side] as
-      | ((next: Next<Req, Res>, request: Req) => Effect.Effect<Res, ConnectError.ConnectError>)
-      | undefined
-    if (intercept === undefined) continue
-    const inner = next
-    next = (request) => intercept(inner, request)
-  }
-  return next
-}
-
-/**
- * The protocol-level `Transport` of a protocol over an `HttpClient`: each call gets its
- * deadline, runs through the interceptors into the protocol, and is bounded by the deadline.
- */
-export const makeTransport = (
-  protocol: ClientProtocol,
-  http: HttpClient["Service"],
-  config: ClientConfig
-): TransportShape => ({
-  unary: (method, message, options) =>
-    Effect.flatMap(effectiveTimeout(config, options), (timeoutMs) => {
-      const request: UnaryRequest = {
-        stream: false,
-        method,
-        url: methodUrl(config.baseUrl, method),
-        headers: new Headers(options?.headers),
-        message
-      }
-      const call = chain<UnaryRequest, UnaryResponse>(
-        config.interceptors,
-        "unary",
-        (request) => protocol.unary(http, config, request, timeoutMs, options)
-      )
-      return Effect.map(deadlineEffect(call(request), timeoutMs), (response) => response.message)
-    }),
-  stream: <E>(method: DescMethod, requests: Stream.Stream<unknown, E>, options: CallOptions | undefined) =>
-    Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
-      // a failure of the caller's stream ends the call with that error, not a protocol one
-      let requestError: { readonly error: E } | undefined
-      const request: StreamRequest = {
-        stream: true,
-        method,
-        url: methodUrl(config.baseUrl, method),
-        headers: new Headers(options?.headers),
-        messages: Stream.mapError(requests, (error) => {
-          requestError = { error }
-          return ConnectError.make("canceled", "the request stream failed")
-        })
-      }
-      // the protocol's exchange needs the Scope of the unwrapped stream, which outlives the interceptors
-      const call = chain<StreamRequest, StreamResponse>(
-        config.interceptors,
-        "stream",
-        (request) =>
-          protocol.stream(http, config, request, timeoutMs, options) as Effect.Effect<StreamResponse, ConnectError.ConnectError>
-      )
-      const messages = Stream.catchCause(
-        Stream.unwrap(Effect.map(call(request), (response) => response.messages)),
-        (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
-          requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
-      )
-      return deadlineStream(messages, timeoutMs)
-    }))
-})
