@@ -8,7 +8,12 @@
  */
 import type { EcmaScriptPluginOptions } from "@bufbuild/protoplugin"
 
-/** How the import paths of a file are rewritten (plugin options `rewrite_imports` and `import_extension`). */
+/**
+ * How the import paths of a file are rewritten (plugin options `rewrite_imports` and `import_extension`).
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface ImportPathOptions {
   readonly rewriteImports: EcmaScriptPluginOptions["rewriteImports"]
   readonly importExtension: EcmaScriptPluginOptions["importExtension"]
@@ -32,6 +37,9 @@ const relativePath = /^\.{1,2}\//
  * Collects the imports of one generated file. Local identifiers are allocated on first
  * request; a name that is already taken (by an export of the file or an earlier import)
  * gets a `$1`, `$2`, … suffix (`$` cannot appear in protobuf names, so this never clashes).
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export class ImportManager {
   readonly #taken: Set<string>
@@ -117,6 +125,9 @@ const specifier = (n: NamedEntry): string => (n.name === n.local ? n.name : `${n
  * Applies `rewrite_imports` (first matching pattern wins) and `import_extension` to an
  * import path, with the same semantics as protoc-gen-es: relative paths are given as
  * project-relative `./…/x.js` and get their extension replaced (or removed).
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export const rewriteImportPath = (importPath: string, options: ImportPathOptions): string => {
   let path = importPath
@@ -161,6 +172,9 @@ const globToRegExp = (glob: string): RegExp => {
 /**
  * Makes a project-relative import path relative to the importing file; package
  * imports (`effect/Layer`) are returned unchanged.
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export const makeRelative = (importer: string, importPath: string): string => {
   if (!relativePath.test(importPath)) return importPath

@@ -14,10 +14,20 @@ import { createEcmaScriptPlugin, getComments } from "@bufbuild/protoplugin"
 import type { GeneratedFile, Printable, Schema } from "@bufbuild/protoplugin"
 import { ImportManager } from "./imports.ts"
 
-/** The plugin version printed in the preamble of generated files (keep in sync with package.json). */
+/**
+ * The plugin version printed in the preamble of generated files (keep in sync with package.json).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const version = "v0.1.0"
 
-/** The names a service's generated declarations are exported under. */
+/**
+ * The names a service's generated declarations are exported under.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ServiceNames {
   /** The `Context.Service` class holding the handlers (the service's own name). */
   readonly service: string
@@ -34,6 +44,9 @@ export interface ServiceNames {
  * with `Client` (else appends `Client`); the client interface is `<Service>Client`, or
  * `<Service>ClientShape` when that is the tag's name already. `taken` holds names used by
  * other services of the same file; a clash there falls back to `<Service>Client` for the tag.
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export const serviceNames = (service: DescService, taken: ReadonlySet<string> = new Set()): ServiceNames => {
   const name = service.name
@@ -192,7 +205,12 @@ const generateFile = (schema: Schema, file: DescFile): void => {
   for (const printables of body) f.print(...printables)
 }
 
-/** The protoplugin plugin behind `protoc-gen-connect-effect` (supports the standard protoc-gen-es options). */
+/**
+ * The protoplugin plugin behind `protoc-gen-connect-effect` (supports the standard protoc-gen-es options).
+ *
+ * @category plugins
+ * @since 0.1.0
+ */
 export const protocGenConnectEffect = createEcmaScriptPlugin({
   name: "protoc-gen-connect-effect",
   version,

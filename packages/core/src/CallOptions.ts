@@ -9,8 +9,8 @@ import type { HeadersInput } from "./Http.ts"
 /**
  * Options for one client call.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface CallOptions {
   /** Request headers to send (merged over the client's defaults). */

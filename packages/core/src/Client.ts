@@ -29,8 +29,8 @@ const single = <E>(responses: Stream.Stream<unknown, E>): Effect.Effect<unknown,
 /**
  * Builds a client for `service` over a given transport.
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const makeWith = <S extends DescService>(service: S, transport: TransportShape): ClientOf<S> => {
   const client: Record<string, unknown> = {}

@@ -4,7 +4,12 @@
  * @since 0.1.0
  */
 
-/** A Connect error code as it appears in the wire error JSON. */
+/**
+ * A Connect error code as it appears in the wire error JSON.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type Code =
   | "canceled"
   | "unknown"
@@ -23,7 +28,12 @@ export type Code =
   | "data_loss"
   | "unauthenticated"
 
-/** Every code, indexed by its gRPC number minus one. */
+/**
+ * Every code, indexed by its gRPC number minus one.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const all: ReadonlyArray<Code> = [
   "canceled",
   "unknown",
@@ -45,13 +55,28 @@ export const all: ReadonlyArray<Code> = [
 
 const numbers: Record<string, number> = Object.fromEntries(all.map((code, i) => [code, i + 1]))
 
-/** True for a string that names a Connect code. */
+/**
+ * True for a string that names a Connect code.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
 export const isCode = (value: unknown): value is Code => typeof value === "string" && Object.hasOwn(numbers, value)
 
-/** The gRPC status number of a code (`canceled` → 1 … `unauthenticated` → 16). */
+/**
+ * The gRPC status number of a code (`canceled` → 1 … `unauthenticated` → 16).
+ *
+ * @category conversions
+ * @since 0.1.0
+ */
 export const toGrpcNumber = (code: Code): number => numbers[code]!
 
-/** The code of a gRPC status number; `undefined` for 0 (OK); unknown numbers map to `unknown`. */
+/**
+ * The code of a gRPC status number; `undefined` for 0 (OK); unknown numbers map to `unknown`.
+ *
+ * @category conversions
+ * @since 0.1.0
+ */
 export const fromGrpcNumber = (n: number): Code | undefined =>
   n === 0 ? undefined : n >= 1 && n <= 16 ? all[n - 1] : "unknown"
 
@@ -74,12 +99,20 @@ const httpStatuses: Record<Code, number> = {
   unauthenticated: 401
 }
 
-/** The HTTP status the Connect protocol uses for a code in a unary error response. */
+/**
+ * The HTTP status the Connect protocol uses for a code in a unary error response.
+ *
+ * @category conversions
+ * @since 0.1.0
+ */
 export const toHttpStatus = (code: Code): number => httpStatuses[code]
 
 /**
  * The code a client infers from an HTTP status when the body carries no Connect error
  * (the mapping of the Connect and gRPC HTTP specs).
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const fromHttpStatus = (status: number): Code => {
   switch (status) {

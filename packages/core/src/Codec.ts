@@ -6,7 +6,12 @@
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
 import { create, fromBinary, fromJsonString, isMessage, toBinary, toJsonString } from "@bufbuild/protobuf"
 
-/** Serializes and parses messages of any schema. Methods throw on malformed input; protocols map that to codes. */
+/**
+ * Serializes and parses messages of any schema. Methods throw on malformed input; protocols map that to codes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Codec {
   /** The codec's name in content types: `proto` or `json`. */
   readonly name: string
@@ -14,11 +19,21 @@ export interface Codec {
   readonly decode: <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array) => MessageShape<Desc>
 }
 
-/** Turns an init shape into a message, without copying when it already is one. */
+/**
+ * Turns an init shape into a message, without copying when it already is one.
+ *
+ * @category utils
+ * @since 0.1.0
+ */
 export const toMessage = <Desc extends DescMessage>(schema: Desc, value: MessageInitShape<Desc>): MessageShape<Desc> =>
   isMessage(value, schema) ? (value as MessageShape<Desc>) : create(schema, value)
 
-/** Binary protobuf. */
+/**
+ * Binary protobuf.
+ *
+ * @category codecs
+ * @since 0.1.0
+ */
 export const proto: Codec = {
   name: "proto",
   encode: (schema, message) => toBinary(schema, toMessage(schema, message)),
@@ -28,7 +43,12 @@ export const proto: Codec = {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
-/** Options of the JSON codec. */
+/**
+ * Options of the JSON codec.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface JsonOptions {
   /** Resolves `google.protobuf.Any` and extensions. */
   readonly registry?: Registry | undefined
@@ -36,7 +56,12 @@ export interface JsonOptions {
   readonly ignoreUnknownFields?: boolean | undefined
 }
 
-/** Protobuf JSON (canonical proto3 JSON mapping). */
+/**
+ * Protobuf JSON (canonical proto3 JSON mapping).
+ *
+ * @category codecs
+ * @since 0.1.0
+ */
 export const json = (options: JsonOptions = {}): Codec => {
   const read = { ignoreUnknownFields: options.ignoreUnknownFields ?? false, ...(options.registry ? { registry: options.registry } : {}) }
   const write = options.registry ? { registry: options.registry } : {}
@@ -47,5 +72,10 @@ export const json = (options: JsonOptions = {}): Codec => {
   }
 }
 
-/** The default JSON codec (no registry, strict on unknown fields). */
+/**
+ * The default JSON codec (no registry, strict on unknown fields).
+ *
+ * @category codecs
+ * @since 0.1.0
+ */
 export const jsonDefault: Codec = json()

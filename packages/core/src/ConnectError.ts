@@ -9,7 +9,12 @@ import type { HeadersInput } from "./internal/headersInput.ts"
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 
-/** A packed `google.protobuf.Any` carried in an error: fully-qualified type name and bytes. */
+/**
+ * A packed `google.protobuf.Any` carried in an error: fully-qualified type name and bytes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ErrorDetail {
   /** Fully-qualified message name, without the `type.googleapis.com/` prefix. */
   readonly type: string
@@ -27,6 +32,9 @@ const ErrorDetailSchema = Schema.Struct({
 /**
  * An RPC error: a Connect `code`, a human-readable `message`, `metadata` (response headers
  * and trailers of the failed call), and `details` (packed protobuf messages).
+ *
+ * @category errors
+ * @since 0.1.0
  */
 export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectError", {
   code: Schema.Literals(Code.all),
@@ -40,7 +48,12 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
   }
 }
 
-/** Creates a `ConnectError` (metadata and details optional). */
+/**
+ * Creates a `ConnectError` (metadata and details optional).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const make = (
   code: Code.Code,
   message: string,
@@ -53,13 +66,21 @@ export const make = (
     ...(options?.details !== undefined && options.details.length > 0 ? { details: options.details } : {})
   })
 
-/** True for a `ConnectError`. */
+/**
+ * True for a `ConnectError`.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
 export const isConnectError = (u: unknown): u is ConnectError =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "ConnectError" && u instanceof ConnectError
 
 /**
  * Turns anything thrown or failed into a `ConnectError`: a `ConnectError` passes through,
  * anything else becomes `code` (default `unknown`) with its message.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const from = (u: unknown, code: Code.Code = "unknown"): ConnectError => {
   if (isConnectError(u)) return u
@@ -67,7 +88,12 @@ export const from = (u: unknown, code: Code.Code = "unknown"): ConnectError => {
   return make(code, String(u))
 }
 
-/** Packs a protobuf message as an error detail. */
+/**
+ * Packs a protobuf message as an error detail.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const detail = <Desc extends DescMessage>(schema: Desc, message: MessageInitShape<Desc>): ErrorDetail => ({
   type: schema.typeName,
   value: toBinary(schema, create(schema, message))
@@ -76,6 +102,9 @@ export const detail = <Desc extends DescMessage>(schema: Desc, message: MessageI
 /**
  * Finds the details of one message type in an error, decoded. Details of other types,
  * and ones that fail to decode, are skipped.
+ *
+ * @category getters
+ * @since 0.1.0
  */
 export const findDetails = <Desc extends DescMessage>(
   error: ConnectError,
@@ -94,7 +123,12 @@ export const findDetails = <Desc extends DescMessage>(
   return out
 }
 
-/** Returns a copy of the error with metadata merged in (used when trailers arrive). */
+/**
+ * Returns a copy of the error with metadata merged in (used when trailers arrive).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
 export const withMetadata = (error: ConnectError, metadata: Headers): ConnectError => {
   const merged = new Headers(error.metadata)
   metadata.forEach((v, k) => merged.append(k, v))
@@ -114,11 +148,19 @@ const notSentErrors = new WeakSet<ConnectError>()
  * REFUSED_STREAM, a stream above the last id of a GOAWAY): sending it again cannot run the method
  * twice, so `Retry` may retry even a method with side effects. Transports set the mark; it is
  * not part of the error's fields and does not cross the wire.
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const notSent = (error: ConnectError): ConnectError => {
   notSentErrors.add(error)
   return error
 }
 
-/** True for an error marked with {@link notSent}. */
+/**
+ * True for an error marked with {@link notSent}.
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
 export const isNotSent = (error: ConnectError): boolean => notSentErrors.has(error)

@@ -12,20 +12,45 @@ import * as Stream from "effect/Stream"
 import * as ConnectError from "./ConnectError.ts"
 import type { Code } from "./Code.ts"
 
-/** Flag bit: the payload is compressed with the negotiated encoding. */
+/**
+ * Flag bit: the payload is compressed with the negotiated encoding.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const FLAG_COMPRESSED = 0b0000_0001
-/** Flag bit (Connect): this is the end-of-stream message. */
+/**
+ * Flag bit (Connect): this is the end-of-stream message.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const FLAG_END_STREAM = 0b0000_0010
-/** Flag bit (gRPC-Web): this is the trailers frame. */
+/**
+ * Flag bit (gRPC-Web): this is the trailers frame.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const FLAG_TRAILERS = 0b1000_0000
 
-/** One frame: flags and payload. */
+/**
+ * One frame: flags and payload.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Envelope {
   readonly flags: number
   readonly data: Uint8Array
 }
 
-/** Frames one payload. */
+/**
+ * Frames one payload.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
 export const encode = (flags: number, data: Uint8Array): Uint8Array => {
   const out = new Uint8Array(5 + data.byteLength)
   out[0] = flags
@@ -38,7 +63,12 @@ export const encode = (flags: number, data: Uint8Array): Uint8Array => {
   return out
 }
 
-/** Frames several payloads into one buffer (one write for a batch of messages). */
+/**
+ * Frames several payloads into one buffer (one write for a batch of messages).
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
 export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
   let size = 0
   for (const f of frames) size += 5 + f.data.byteLength
@@ -65,6 +95,9 @@ export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
  * Chunks are queued as they come and copied once, when the envelope they make up is complete:
  * a large message arriving in many small chunks costs linear time and memory (gluing each chunk
  * to the previous ones would be quadratic). An envelope that lies within one chunk is not copied.
+ *
+ * @category decoding
+ * @since 0.1.0
  */
 export class Parser {
   private readonly maxBytes: number
@@ -130,6 +163,9 @@ export class Parser {
  * Decodes a byte stream into envelopes, with a limit on each payload's size. A stream that
  * ends inside an envelope fails with `truncatedCode` (the side reading decides: a server
  * answers `invalid_argument`, a client `internal`).
+ *
+ * @category decoding
+ * @since 0.1.0
  */
 export const decode = (options: { readonly maxBytes?: number | undefined; readonly truncatedCode?: Code | undefined }) =>
 <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Envelope, E | ConnectError.ConnectError, R> =>

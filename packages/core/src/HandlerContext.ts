@@ -11,8 +11,8 @@ import type { Peer, ProtocolName } from "./Http.ts"
 /**
  * The call a handler is serving. Headers and trailers it sets are sent with the response.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface HandlerContext {
   readonly method: DescMethod

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Context from "effect/Context"
@@ -15,16 +15,27 @@ import type { ConnectError } from "./ConnectError.ts"
  * Headers as a caller may give them: a `Headers`, `[name, value]` pairs or a record — the
  * shapes `new Headers(init)` takes (the library's own type instead of the DOM's `HeadersInit`,
  * so that its declarations need neither the DOM lib nor @types/node).
+ *
+ * @category models
+ * @since 0.1.0
  */
 export type { HeadersInput } from "./internal/headersInput.ts"
 
-/** The protocols of the Connect stack, spelled as connect-es spells them. */
+/**
+ * The protocols of the Connect stack, spelled as connect-es spells them.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type ProtocolName = "connect" | "grpc" | "grpc-web"
 
 /**
  * An incoming request as the router sees it. `headers` are lower-cased web `Headers`
  * (no HTTP/2 pseudo-headers). `body` emits the raw request bytes; it fails with a
  * `ConnectError` (code `canceled`/`unavailable`) when the peer resets the exchange.
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface ServerRequest {
   readonly method: string
@@ -56,6 +67,9 @@ export interface ServerRequest {
 /**
  * The network peer of a server exchange: the IP address (or socket path) and port of the client
  * end of the connection — the last proxy when there is one.
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface Peer {
   readonly address: string
@@ -68,6 +82,9 @@ export interface Peer {
  * `head` once, `write` any number of times, `end` once (with trailers for protocols that
  * use HTTP trailers). An adapter must tolerate `end` without `head` being called
  * (it then sends `200` with no headers).
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface ResponseWriter {
   /** Sends status and headers. With `body` given, it is also the whole body and the response ends (unary fast path). */
@@ -84,10 +101,108 @@ export interface ResponseWriter {
   readonly trailers?: boolean | undefined
 }
 
-/** The HTTP handler a platform adapter serves (`Router.toHttpHandler` builds one from a router). */
+/**
+ * The raw operations of an adapter's response, which {@link responseWriter} calls in order, so
+ * that they need no state of their own: `head` at most once (with `body`, the whole response),
+ * then `write` and `end` only after a `head` without a body, `end` at most once; nothing after
+ * the response ended or the exchange closed. `trailers` is passed on as the writer's capability.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ResponseSink extends ResponseWriter {
+  /**
+   * Optional: the whole response of an `end` that comes without a `head` (a `200`). Without it,
+   * `head(200, new Headers())` then `end(trailers)`.
+   */
+  readonly endWithoutHead?: ((trailers?: Headers) => void) | undefined
+}
+
+/**
+ * The state of a response that {@link responseWriter} keeps. An adapter passes its own object
+ * (its exchange) to read it, and sets `closed` when the exchange is gone.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ResponseState {
+  /** The head was sent (also by an `end` without one). */
+  headSent: boolean
+  /** The response ended: `end`, or a `head` with a body. */
+  ended: boolean
+  /** The exchange closed (the peer went away): nothing is sent any more. */
+  readonly closed: boolean
+}
+
+/**
+ * A `ResponseWriter` over an adapter's raw operations, enforcing the rules every adapter shares:
+ * the head is sent once and a head with a body is the whole response; a `write` before the head
+ * sends a `200` head with no headers first; an `end` without a head sends a `200` response
+ * (`sink.endWithoutHead`); nothing is sent after the end or once `state.closed`. Pass `state`
+ * to read it (whether the head was sent, whether the response ended) or to close the exchange.
+ * It allocates the writer once (an object and three functions), nothing per call.
+ *
+ * @example
+ * ```ts
+ * import * as Effect from "effect/Effect"
+ * import * as Http from "@connect-effect/core/Http"
+ *
+ * const state: Http.ResponseState = { headSent: false, ended: false, closed: false }
+ * const writer = Http.responseWriter({
+ *   head: (status, headers, body) => console.log("head", status, headers, body),
+ *   write: (chunk) => Effect.sync(() => console.log("write", chunk)),
+ *   end: (trailers) => console.log("end", trailers)
+ * }, state)
+ * writer.end() // sends head(200, new Headers()), then end()
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const responseWriter = (
+  sink: ResponseSink,
+  state: ResponseState = { headSent: false, ended: false, closed: false }
+): ResponseWriter => {
+  const head = (status: number, headers: Headers, body?: Uint8Array): void => {
+    if (state.headSent || state.closed) return
+    state.headSent = true
+    if (body !== undefined) state.ended = true
+    sink.head(status, headers, body)
+  }
+  return {
+    trailers: sink.trailers,
+    head,
+    write: (chunk) => {
+      if (state.ended || state.closed) return Effect.void
+      if (!state.headSent) head(200, new Headers())
+      return sink.write(chunk)
+    },
+    end: (trailers) => {
+      if (state.ended || state.closed) return
+      state.ended = true
+      if (state.headSent) return sink.end(trailers)
+      state.headSent = true
+      if (sink.endWithoutHead !== undefined) return sink.endWithoutHead(trailers)
+      sink.head(200, new Headers())
+      sink.end(trailers)
+    }
+  }
+}
+
+/**
+ * The HTTP handler a platform adapter serves (`Router.toHttpHandler` builds one from a router).
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type HttpHandler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
 
-/** An outgoing request from a client. */
+/**
+ * An outgoing request from a client.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ClientRequest {
   readonly method: "POST" | "GET"
   /** Absolute URL. */
@@ -97,7 +212,12 @@ export interface ClientRequest {
   readonly body: Uint8Array | Stream.Stream<Uint8Array, ConnectError> | undefined
 }
 
-/** An HTTP response as a client transport delivers it: available as soon as the headers arrive. */
+/**
+ * An HTTP response as a client transport delivers it: available as soon as the headers arrive.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ClientResponse {
   readonly status: number
   readonly headers: Headers
@@ -117,6 +237,9 @@ export interface ClientResponse {
  * closing the scope before the response body has ended aborts the exchange
  * (RST_STREAM on HTTP/2, socket destroy on HTTP/1.1). Failures are `ConnectError`s
  * (`unavailable` for connection errors, `deadline_exceeded`/`canceled` as appropriate).
+ *
+ * @category services
+ * @since 0.1.0
  */
 export class HttpClient extends Context.Service<HttpClient, {
   readonly request: (request: ClientRequest) => Effect.Effect<ClientResponse, ConnectError, Scope.Scope>

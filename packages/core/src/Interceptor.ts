@@ -31,8 +31,8 @@ export interface ServerInterceptor<in out Provides = never, out E extends Connec
 /**
  * Builds a server interceptor that provides nothing: `f` receives the call and the rest of the chain.
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const server = <R = never>(
   f: <A, E1, R1>(next: Effect.Effect<A, E1, R1>, call: HandlerContext) => Effect.Effect<A, E1 | ConnectError, R1 | R>
@@ -54,8 +54,8 @@ export const provideService = <I, S, E extends ConnectError, R>(
 /**
  * What a client interceptor sees of an outgoing call before it is sent.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ClientRequestInfo {
   readonly method: DescMethod
@@ -68,8 +68,8 @@ export interface ClientRequestInfo {
 /**
  * The request of a unary call: one message.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface UnaryRequest extends ClientRequestInfo {
   readonly stream: false
@@ -89,8 +89,8 @@ export interface StreamRequest extends ClientRequestInfo {
 /**
  * What every client interceptor sees of a response: the headers and the trailers.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ClientResponseInfo {
   readonly headers: Headers
@@ -101,8 +101,8 @@ export interface ClientResponseInfo {
 /**
  * The response of a unary call: headers, trailers and the message.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface UnaryResponse extends ClientResponseInfo {
   readonly stream: false
@@ -155,8 +155,8 @@ export interface ClientInterceptor<out R = never> {
  * })
  * ```
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const clientCall = <R = never>(interceptor: ClientInterceptor<R>): ClientInterceptor<R> => interceptor
 

@@ -30,8 +30,8 @@ export {
 /**
  * Builds a Connect-protocol `Transport` over an `HttpClient` (`Transport.make("connect", …)`).
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const makeTransport = (http: HttpClient["Service"], config: ClientConfig): TransportShape =>
   make("connect", http, config)

@@ -35,8 +35,8 @@ export {
  * Builds a gRPC (`web: false`) or gRPC-Web (`web: true`) `Transport` over an `HttpClient`
  * (`Transport.make("grpc" | "grpc-web", …)`).
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const makeTransport = (http: HttpClient["Service"], config: ClientConfig, web: boolean): TransportShape =>
   make(web ? "grpc-web" : "grpc", http, config)

@@ -11,31 +11,56 @@ import type { ConnectError } from "./ConnectError.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { CallOptions } from "./CallOptions.ts"
 
-/** Unary: one request in, one response out. */
+/**
+ * Unary: one request in, one response out.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type UnaryHandler<I extends DescMessage, O extends DescMessage, R = never> = (
   request: MessageShape<I>,
   context: HandlerContext
 ) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
 
-/** Server streaming: one request in, a stream of responses out. */
+/**
+ * Server streaming: one request in, a stream of responses out.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type ServerStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
   request: MessageShape<I>,
   context: HandlerContext
 ) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
 
-/** Client streaming: a stream of requests in, one response out. */
+/**
+ * Client streaming: a stream of requests in, one response out.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type ClientStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
   requests: Stream.Stream<MessageShape<I>, ConnectError>,
   context: HandlerContext
 ) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
 
-/** Bidirectional streaming: a stream of requests in, a stream of responses out. */
+/**
+ * Bidirectional streaming: a stream of requests in, a stream of responses out.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type BidiStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
   requests: Stream.Stream<MessageShape<I>, ConnectError>,
   context: HandlerContext
 ) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
 
-/** The handler type of one method descriptor. */
+/**
+ * The handler type of one method descriptor.
+ *
+ * @category utility types
+ * @since 0.1.0
+ */
 export type HandlerOf<M, R = never> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? UnaryHandler<I, O, R>
   : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
@@ -49,36 +74,64 @@ export type HandlerOf<M, R = never> = M extends { methodKind: "unary"; input: in
 /**
  * The handlers of a whole service, keyed by the method's local name (lowerCamelCase).
  * A method left out answers `unimplemented`.
+ *
+ * @category handlers
+ * @since 0.1.0
  */
 export type Handlers<S extends DescService, R = never> = S extends { method: infer Methods }
   ? { readonly [K in keyof Methods]?: HandlerOf<Methods[K], R> }
   : { readonly [name: string]: unknown }
 
-/** A unary call on a client. */
+/**
+ * A unary call on a client.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export type UnaryCall<I extends DescMessage, O extends DescMessage> = (
   request: MessageInitShape<I>,
   options?: CallOptions
 ) => Effect.Effect<MessageShape<O>, ConnectError>
 
-/** A server-streaming call on a client. */
+/**
+ * A server-streaming call on a client.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export type ServerStreamCall<I extends DescMessage, O extends DescMessage> = (
   request: MessageInitShape<I>,
   options?: CallOptions
 ) => Stream.Stream<MessageShape<O>, ConnectError>
 
-/** A client-streaming call on a client: the request stream may fail with any error, which aborts the call. */
+/**
+ * A client-streaming call on a client: the request stream may fail with any error, which aborts the call.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export type ClientStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
   requests: Stream.Stream<MessageInitShape<I>, E>,
   options?: CallOptions
 ) => Effect.Effect<MessageShape<O>, ConnectError | E>
 
-/** A bidirectional-streaming call on a client. */
+/**
+ * A bidirectional-streaming call on a client.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export type BidiStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
   requests: Stream.Stream<MessageInitShape<I>, E>,
   options?: CallOptions
 ) => Stream.Stream<MessageShape<O>, ConnectError | E>
 
-/** The client call type of one method descriptor. */
+/**
+ * The client call type of one method descriptor.
+ *
+ * @category utility types
+ * @since 0.1.0
+ */
 export type CallOf<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
   ? UnaryCall<I, O>
   : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
@@ -89,10 +142,20 @@ export type CallOf<M> = M extends { methodKind: "unary"; input: infer I extends 
     ? BidiStreamCall<I, O>
   : never
 
-/** A whole client: one call per method, keyed by the method's local name. */
+/**
+ * A whole client: one call per method, keyed by the method's local name.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export type ClientOf<S extends DescService> = S extends { method: infer Methods }
   ? { readonly [K in keyof Methods]: CallOf<Methods[K]> }
   : { readonly [name: string]: unknown }
 
-/** Any method descriptor (re-exported for generated code). */
+/**
+ * Any method descriptor (re-exported for generated code).
+ *
+ * @category descriptors
+ * @since 0.1.0
+ */
 export type Method = DescMethod

@@ -24,8 +24,8 @@ import { clientProtocols } from "./protocol/protocols.ts"
 /**
  * Performs calls for any method; messages are protobuf-es messages (or init shapes for requests).
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface TransportShape {
   readonly unary: (method: DescMethod, request: unknown, options?: CallOptions) => Effect.Effect<unknown, ConnectError.ConnectError>
@@ -41,8 +41,8 @@ export interface TransportShape {
 /**
  * The protocol, server and default timeout of a `Transport`.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface TransportInfo {
   readonly protocol: ProtocolName
@@ -55,16 +55,16 @@ export interface TransportInfo {
 /**
  * The transport clients use, provided by a platform layer such as `NodeTransport.layerConnect`.
  *
- * @since 0.1.0
  * @category services
+ * @since 0.1.0
  */
 export class Transport extends Context.Service<Transport, TransportShape>()("@connect-effect/core/Transport") {}
 
 /**
  * Options shared by client protocols.
  *
- * @since 0.1.0
  * @category options
+ * @since 0.1.0
  */
 export interface ClientOptions {
   /** Base URL of the server, e.g. `http://localhost:8080` (a path prefix is kept). */
@@ -120,8 +120,8 @@ const chain = <Req, Res>(
  * layers below build one from `ClientOptions`): each call gets its deadline, runs through the
  * interceptors into the protocol, and is bounded by the deadline.
  *
- * @since 0.1.0
  * @category constructors
+ * @since 0.1.0
  */
 export const make = (protocol: ProtocolName, http: HttpClient["Service"], config: ClientConfig): TransportShape =>
   drive(clientProtocols[protocol], http, config)
@@ -180,8 +180,8 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
 /**
  * Resolves client options against the platform's compressions.
  *
- * @since 0.1.0
  * @category options
+ * @since 0.1.0
  */
 export const resolve = (
   options: ClientOptions,
@@ -211,8 +211,8 @@ export const resolve = (
 /**
  * A `Transport` speaking `protocol` over the `HttpClient` in context.
  *
- * @since 0.1.0
  * @category layers
+ * @since 0.1.0
  */
 export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Layer<Transport, never, HttpClient> =>
   Layer.effect(
@@ -229,8 +229,8 @@ export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Lay
 /**
  * The Connect protocol over the `HttpClient` in context.
  *
- * @since 0.1.0
  * @category layers
+ * @since 0.1.0
  */
 export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   layer(options, "connect")
@@ -238,16 +238,16 @@ export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, nev
 /**
  * The gRPC protocol over the `HttpClient` in context (it needs HTTP/2 trailers).
  *
- * @since 0.1.0
  * @category layers
+ * @since 0.1.0
  */
 export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> => layer(options, "grpc")
 
 /**
  * The gRPC-Web protocol over the `HttpClient` in context.
  *
- * @since 0.1.0
  * @category layers
+ * @since 0.1.0
  */
 export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   layer(options, "grpc-web")

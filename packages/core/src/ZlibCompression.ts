@@ -12,16 +12,31 @@ import * as Compression from "./Compression.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as Zstd from "./internal/zstd.ts"
 
-/** The options this module passes to zlib: an output limit and algorithm parameters. */
+/**
+ * The options this module passes to zlib: an output limit and algorithm parameters.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ZlibOptions {
   readonly maxOutputLength?: number
   readonly params?: Record<number, number>
 }
 
-/** A synchronous whole-buffer zlib function (`gzipSync`, `brotliDecompressSync`, ...). */
+/**
+ * A synchronous whole-buffer zlib function (`gzipSync`, `brotliDecompressSync`, ...).
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type SyncFunction = (data: Uint8Array, options: ZlibOptions) => Uint8Array
 
-/** A callback-style whole-buffer zlib function (`gzip`, `brotliDecompress`, ...). */
+/**
+ * A callback-style whole-buffer zlib function (`gzip`, `brotliDecompress`, ...).
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type AsyncFunction = (
   data: Uint8Array,
   options: ZlibOptions,
@@ -31,6 +46,9 @@ export type AsyncFunction = (
 /**
  * The part of `node:zlib` used here. The zstd functions are optional: Node before 22.15 and
  * some runtimes lack them, and zstd is then not offered.
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface Zlib {
   readonly gzipSync: SyncFunction
@@ -52,7 +70,12 @@ export interface Zlib {
   }
 }
 
-/** Options of {@link make}. */
+/**
+ * Options of {@link make}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /**
    * The largest `maxOutputLength` the runtime's zlib accepts (Node's `buffer.kMaxLength`).
@@ -62,7 +85,12 @@ export interface Options {
   readonly maxOutputLength?: number | undefined
 }
 
-/** The compressions built on one zlib module. */
+/**
+ * The compressions built on one zlib module.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Compressions {
   /** `gzip` (zlib level 6). */
   readonly gzip: Compression.Compression
@@ -186,6 +214,9 @@ const zstdUnavailable: Compression.Compression = (() => {
  * `invalid_argument` rather than silently shorter. Frames may ask for a window of at most 8 MiB;
  * a larger one would make the decoder reserve up to 128 MiB and is refused with
  * `resource_exhausted`.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = (zlib: Zlib, options?: Options): Compressions => {
   const maxOutputLength = options?.maxOutputLength ?? DEFAULT_MAX_OUTPUT_LENGTH

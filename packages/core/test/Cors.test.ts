@@ -157,4 +157,19 @@ describe("Cors through the router (fetch handler)", () => {
       expect(response.headers.get("access-control-allow-origin")).toBe(APP)
       expect(new TextDecoder().decode(await response.arrayBuffer())).toContain(`"Ada"`)
     }))
+  it.effect("keeps the adapter's lack of trailers: gRPC through CORS on a fetch handler is 415, as without CORS", () =>
+    Effect.promise(async () => {
+      const grpc = (h: typeof handler) =>
+        h(new Request(url, {
+          method: "POST",
+          headers: { "content-type": "application/grpc", origin: APP },
+          body: new Uint8Array([0, 0, 0, 0, 0])
+        }))
+      const withCors = await grpc(handler)
+      const without = await grpc(plain)
+      expect(without.status).toBe(415)
+      expect(withCors.status).toBe(415)
+      expect(withCors.headers.get("accept-post")).toBe(without.headers.get("accept-post"))
+      expect(withCors.headers.get("access-control-allow-origin")).toBe(APP)
+    }))
 })

@@ -13,5 +13,8 @@ import * as ZlibCompression from "@connect-effect/core/ZlibCompression"
  * `gzip` (zlib level 6), `brotli` (`br`, quality 5), `zstd` (level 3, windows up to 8 MiB, frames
  * checked before decoding), `all` of them in order of preference (zstd only where the zlib has
  * it), and `layer`, which sets core's `Compressions` reference to `all` (see `ZlibCompression`).
+ *
+ * @category compressions
+ * @since 0.1.0
  */
 export const { gzip, brotli, zstd, all, layer } = ZlibCompression.make(zlib, { maxOutputLength: kMaxLength })

@@ -17,7 +17,12 @@ import type { Peer } from "@connect-effect/core/Http"
 import * as BunCompression from "./BunCompression.ts"
 import { bun, type BunServer as BunServerHandle, type BunTlsOptions } from "./internal/bun.ts"
 
-/** Options of {@link make}. */
+/**
+ * Options of {@link make}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** TCP port; `0` (the default) picks a free one. */
   readonly port?: number | undefined
@@ -31,7 +36,12 @@ export interface Options {
   readonly gracePeriodMs?: number | undefined
 }
 
-/** A listening Bun server. */
+/**
+ * A listening Bun server.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Info {
   readonly port: number
   readonly host: string
@@ -39,15 +49,28 @@ export interface Info {
   readonly url: string
 }
 
-/** The server could not start listening. */
+/**
+ * The server could not start listening.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
 export class ServeError extends Data.TaggedError("ServeError")<{ readonly message: string; readonly cause?: unknown }> {}
 
-/** The running server, as a service. */
+/**
+ * The running server, as a service.
+ *
+ * @category services
+ * @since 0.1.0
+ */
 export class BunServer extends Context.Service<BunServer, Info>()("@connect-effect/platform-bun/BunServer") {}
 
 /**
  * Serves a fetch handler on `Bun.serve`; closing the scope stops accepting, lets in-flight
  * requests finish for `gracePeriodMs`, then closes what is left.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = (handler: FetchHandler.FetchHandler, options: Options = {}): Effect.Effect<Info, ServeError, Scope.Scope> =>
   serve(handler, options, undefined)
@@ -95,6 +118,9 @@ const serve = (handler: FetchHandler.FetchHandler, options: Options, served: Ser
 /**
  * Serves a router (or an effect building one) on Bun. Compressions default to Bun's zlib
  * (gzip, br, zstd) unless a `Compressions` reference is provided.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerRouter = <R, E = never, R2 = never>(
   router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,

@@ -9,7 +9,12 @@ import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
 import * as BunCompression from "./BunCompression.ts"
 
-/** TLS settings for `https:` base URLs (Bun's `fetch` `tls` option). */
+/**
+ * TLS settings for `https:` base URLs (Bun's `fetch` `tls` option).
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface TlsOptions {
   readonly ca?: string | Buffer | undefined
   readonly cert?: string | Buffer | undefined
@@ -17,12 +22,22 @@ export interface TlsOptions {
   readonly rejectUnauthorized?: boolean | undefined
 }
 
-/** Options of the Bun client transports. */
+/**
+ * Options of the Bun client transports.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options extends ClientOptions {
   readonly tls?: TlsOptions | undefined
 }
 
-/** Bun's fetch as an `HttpClient`: content decoding left to the protocol (`decompress: false`). */
+/**
+ * Bun's fetch as an `HttpClient`: content decoding left to the protocol (`decompress: false`).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerHttp = (options: { readonly tls?: TlsOptions | undefined } = {}) =>
   FetchHttpClient.layer({
     init: { decompress: false, ...(options.tls !== undefined ? { tls: options.tls } : {}) } as RequestInit,
@@ -31,10 +46,20 @@ export const layerHttp = (options: { readonly tls?: TlsOptions | undefined } = {
 
 const http = layerHttp
 
-/** The Connect protocol over Bun's fetch. */
+/**
+ * The Connect protocol over Bun's fetch.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerConnect = (options: Options): Layer.Layer<Transport> =>
   transportConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
 
-/** The gRPC-Web protocol over Bun's fetch. */
+/**
+ * The gRPC-Web protocol over Bun's fetch.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpcWeb = (options: Options): Layer.Layer<Transport> =>
   transportGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))

@@ -20,7 +20,12 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { NodeServer } from "./NodeServer.ts"
 
-/** Options of {@link make}. */
+/**
+ * Options of {@link make}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** Number of worker processes (default `os.availableParallelism()`). */
   readonly workers?: number | undefined
@@ -35,7 +40,12 @@ export interface Options {
   readonly startTimeoutMs?: number | undefined
 }
 
-/** The running cluster, as seen from the primary. */
+/**
+ * The running cluster, as seen from the primary.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Info {
   /** The shared port. */
   readonly port: number
@@ -45,13 +55,28 @@ export interface Info {
   readonly workers: () => ReadonlyArray<number>
 }
 
-/** The cluster could not start (a worker failed to build its server or did not listen in time). */
+/**
+ * The cluster could not start (a worker failed to build its server or did not listen in time).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
 export class ClusterError extends Data.TaggedError("ClusterError")<{ readonly message: string }> {}
 
-/** The running cluster, in the primary. */
+/**
+ * The running cluster, in the primary.
+ *
+ * @category services
+ * @since 0.1.0
+ */
 export class NodeCluster extends Context.Service<NodeCluster, Info>()("@connect-effect/platform-node/NodeCluster") {}
 
-/** True in the primary process (or when not clustered at all). */
+/**
+ * True in the primary process (or when not clustered at all).
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
 export const isPrimary = (): boolean => cluster.isPrimary
 
 type ToPrimary =
@@ -243,17 +268,28 @@ const runPrimary = (options: Options): Effect.Effect<Info, ClusterError, Scope.S
  *
  * Give the server a fixed `port`, or `0`: workers asking for port 0 share one port picked by
  * the primary.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = <E>(server: Layer.Layer<NodeServer, E>, options: Options = {}): Effect.Effect<Info, ClusterError, Scope.Scope> =>
   cluster.isPrimary ? runPrimary(options) : serveInWorker(server)
 
-/** {@link make} as a layer providing {@link NodeCluster} (in the primary). */
+/**
+ * {@link make} as a layer providing {@link NodeCluster} (in the primary).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layer = <E>(server: Layer.Layer<NodeServer, E>, options?: Options): Layer.Layer<NodeCluster, ClusterError> =>
   Layer.effect(NodeCluster, make(server, options))
 
 /**
  * Runs the cluster until interrupted (for example by `NodeRuntime.runMain` on SIGINT/SIGTERM),
  * then shuts the workers down gracefully.
+ *
+ * @category running
+ * @since 0.1.0
  */
 export const launch = <E>(server: Layer.Layer<NodeServer, E>, options?: Options): Effect.Effect<never, ClusterError> =>
   Effect.scoped(Effect.flatMap(make(server, options), () => Effect.never))

@@ -19,6 +19,9 @@ import * as SessionPool from "./internal/client/sessionPool.ts"
 /**
  * TLS settings of a client, used for `https:` URLs (PEM). `cert` and `key` present a client
  * certificate (mutual TLS).
+ *
+ * @category options
+ * @since 0.1.0
  */
 export interface TlsOptions {
   /** CAs trusted for the server certificate (Node's default roots when absent). */
@@ -33,7 +36,12 @@ export interface TlsOptions {
   readonly rejectUnauthorized?: boolean | undefined
 }
 
-/** Options of {@link layerHttp1}. */
+/**
+ * Options of {@link layerHttp1}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Http1Options {
   /** Maximum sockets per origin (default: unlimited). */
   readonly maxSockets?: number | undefined
@@ -45,7 +53,12 @@ export interface Http1Options {
   readonly tls?: TlsOptions | undefined
 }
 
-/** Options of {@link layerHttp2}. */
+/**
+ * Options of {@link layerHttp2}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Http2Options {
   /** Sends a PING this often on every session; `0` (the default) disables keepalive pings. */
   readonly pingIntervalMs?: number | undefined
@@ -61,7 +74,12 @@ export interface Http2Options {
   readonly onSession?: ((session: http2.ClientHttp2Session) => void) | undefined
 }
 
-/** Options of {@link layer}. */
+/**
+ * Options of {@link layer}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export type Options =
   | ({ readonly httpVersion: "1.1" } & Http1Options)
   | ({ readonly httpVersion: "2" } & Http2Options)
@@ -81,6 +99,9 @@ const tlsConnectOptions = (options: TlsOptions | undefined): tls.ConnectionOptio
 /**
  * An `HttpClient` over `node:http` / `node:https` with keep-alive agents owned by the
  * layer (destroyed when it is released).
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpClient> =>
   Layer.effect(
@@ -115,6 +136,9 @@ export const layerHttp1 = (options: Http1Options = {}): Layer.Layer<HttpClient> 
  * authority, reused across calls, re-established after it closed, errored or received
  * GOAWAY; idle sessions are unref'd and closed after `idleTimeoutMs`. All sessions are
  * destroyed when the layer is released.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerHttp2 = (options: Http2Options = {}): Layer.Layer<HttpClient> =>
   Layer.effect(
@@ -137,6 +161,11 @@ export const layerHttp2 = (options: Http2Options = {}): Layer.Layer<HttpClient> 
     )
   )
 
-/** The HTTP/1.1 or the HTTP/2 transport. */
+/**
+ * The HTTP/1.1 or the HTTP/2 transport.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layer = (options: Options): Layer.Layer<HttpClient> =>
   options.httpVersion === "2" ? layerHttp2(options) : layerHttp1(options)

@@ -24,12 +24,20 @@ import * as Listen from "./internal/server/listen.ts"
 import * as RequestTimeouts from "./internal/server/requestTimeouts.ts"
 import * as NodeCompression from "./NodeCompression.ts"
 
-/** What a server runs for every request. It must not fail; defects become a 500 or a reset. */
+/**
+ * What a server runs for every request. It must not fail; defects become a 500 or a reset.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type Handler<R> = (request: ServerRequest, writer: ResponseWriter) => Effect.Effect<void, never, R>
 
 /**
  * TLS settings of a server (PEM). With `requestCert: true` and a `ca`, the server requires
  * client certificates signed by that CA (mutual TLS) and refuses the handshake otherwise.
+ *
+ * @category options
+ * @since 0.1.0
  */
 export interface TlsOptions {
   /** The server certificate chain. */
@@ -42,7 +50,12 @@ export interface TlsOptions {
   readonly requestCert?: boolean | undefined
 }
 
-/** Options of {@link make}. */
+/**
+ * Options of {@link make}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** TCP port; `0` (the default) picks a free one. */
   readonly port?: number | undefined
@@ -112,7 +125,12 @@ export interface Options {
   readonly onDefect?: ((cause: Cause.Cause<unknown>) => void) | undefined
 }
 
-/** A listening server. */
+/**
+ * A listening server.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Info {
   readonly port: number
   readonly host: string
@@ -122,13 +140,23 @@ export interface Info {
   readonly connections: () => number
 }
 
-/** The server could not start listening. */
+/**
+ * The server could not start listening.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
 export class ServeError extends Data.TaggedError("ServeError")<{
   readonly message: string
   readonly cause?: unknown
 }> {}
 
-/** The running server as a service, so that tests and callers can read the bound port. */
+/**
+ * The running server as a service, so that tests and callers can read the bound port.
+ *
+ * @category services
+ * @since 0.1.0
+ */
 export class NodeServer extends Context.Service<NodeServer, Info>()("@connect-effect/platform-node/NodeServer") {}
 
 const formatUrl = (scheme: string, host: string, port: number): string =>
@@ -147,6 +175,9 @@ const tlsServerOptions = (options: TlsOptions): tls.TlsOptions => ({
  * Listens and serves `handler` until the scope closes. Closing the scope stops accepting
  * connections, lets in-flight requests finish for up to `gracePeriodMs`, then interrupts
  * the remaining handlers and destroys the connections.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = <R>(
   handler: Handler<R>,
@@ -197,7 +228,12 @@ export const make = <R>(
     )
   })
 
-/** Serves `handler` for the lifetime of the layer and provides the bound address as {@link NodeServer}. */
+/**
+ * Serves `handler` for the lifetime of the layer and provides the bound address as {@link NodeServer}.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layer = <R>(handler: Handler<R>, options?: Options): Layer.Layer<NodeServer, ServeError, R> =>
   Layer.effect(NodeServer, make(handler, options))
 
@@ -205,6 +241,9 @@ export const layer = <R>(handler: Handler<R>, options?: Options): Layer.Layer<No
  * Serves a `Router` (or an effect building one, such as `Router.fromServices`) for the
  * lifetime of the layer. Compressions default to the provided `Compressions` reference, or
  * to gzip, br and zstd when none was provided.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerRouter = <R, E = never, R2 = never>(
   router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,

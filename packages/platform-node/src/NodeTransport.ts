@@ -11,7 +11,12 @@ import { type ClientOptions, Transport, layerConnect as transportConnect, layerG
 import * as NodeCompression from "./NodeCompression.ts"
 import * as NodeHttpClient from "./NodeHttpClient.ts"
 
-/** Options of the Node client transports. */
+/**
+ * Options of the Node client transports.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options extends ClientOptions {
   /** `"2"` for HTTP/2 (h2c with prior knowledge, or h2 over TLS), `"1.1"` (default) for HTTP/1.1. */
   readonly httpVersion?: "1.1" | "2" | undefined
@@ -22,15 +27,28 @@ export interface Options extends ClientOptions {
 /**
  * The Connect protocol over the `HttpClient` in context (use it to pick your own HTTP
  * client, or a test double).
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   transportConnect(options).pipe(Layer.provide(NodeCompression.layer))
 
-/** The gRPC protocol over the `HttpClient` in context (gRPC needs HTTP/2 trailers). */
+/**
+ * The gRPC protocol over the `HttpClient` in context (gRPC needs HTTP/2 trailers).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   transportGrpc(options).pipe(Layer.provide(NodeCompression.layer))
 
-/** The gRPC-Web protocol over the `HttpClient` in context. */
+/**
+ * The gRPC-Web protocol over the `HttpClient` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
   transportGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
 
@@ -39,17 +57,30 @@ const httpLayer = (options: Options) =>
     ? NodeHttpClient.layerHttp2({ tls: options.tls })
     : NodeHttpClient.layerHttp1({ tls: options.tls })
 
-/** The gRPC protocol over Node's HTTP/2 client (always HTTP/2: gRPC needs trailers). */
+/**
+ * The gRPC protocol over Node's HTTP/2 client (always HTTP/2: gRPC needs trailers).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">): Layer.Layer<Transport> =>
   layerGrpcWith(options).pipe(Layer.provide(NodeHttpClient.layerHttp2({ tls: options.tls })))
 
-/** The gRPC-Web protocol over Node's HTTP/1.1 (default) or HTTP/2 client. */
+/**
+ * The gRPC-Web protocol over Node's HTTP/1.1 (default) or HTTP/2 client.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<Transport> =>
   layerGrpcWebWith(options).pipe(Layer.provide(httpLayer(options)))
 
 /**
  * The Connect protocol over Node's HTTP client: HTTP/1.1 by default, HTTP/2 with
  * `httpVersion: "2"`. Connections are pooled and closed with the layer.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerConnect = (options: Options): Layer.Layer<Transport> =>
   layerConnectWith(options).pipe(Layer.provide(httpLayer(options)))

@@ -11,13 +11,21 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
-import type { Peer, ResponseWriter, ServerRequest } from "../Http.ts"
+import * as Http from "../Http.ts"
+import type { Peer, ServerRequest } from "../Http.ts"
 import * as Router from "../Router.ts"
 
-/** A fetch handler. */
+/**
+ * A fetch handler.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export type FetchHandler = (request: Request) => Promise<Response>
 
 const canceled = () => ConnectError.make("canceled", "the request was aborted")
+
+const EMPTY = new Uint8Array(0)
 
 const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
   Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
@@ -65,7 +73,12 @@ const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, 
     })
   })
 
-/** Options of {@link fromHttpHandler}. */
+/**
+ * Options of {@link fromHttpHandler}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /**
    * The client end of a request's connection, for platforms that know it (Bun:
@@ -78,6 +91,9 @@ export interface Options {
  * Turns an HTTP handler into a fetch handler, running each request with `context`.
  * Aborting the request (its `signal`) interrupts the handler. The writer declares that it has
  * no trailers, so the router answers gRPC 415.
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const fromHttpHandler = <R>(
   handler: Router.HttpHandler<R>,
@@ -108,13 +124,11 @@ export const fromHttpHandler = <R>(
         peer,
         request
       }
-      let responded = false
+      // closed: the client canceled the response stream
+      const state = { headSent: false, ended: false, closed: false }
       let controller: ReadableStreamDefaultController<Uint8Array> | undefined
       let wake: (() => void) | undefined
-      let closed = false
       const respond = (status: number, headers: Headers, bodyInit: BodyInit | null) => {
-        if (responded) return
-        responded = true
         resolve(new Response(bodyInit, { status, headers }))
       }
       const openStream = (status: number, headers: Headers) => {
@@ -128,45 +142,34 @@ export const fromHttpHandler = <R>(
             w?.()
           },
           cancel: () => {
-            closed = true
+            state.closed = true
             fiber.interruptUnsafe()
           }
         }, { highWaterMark: 4 })
         respond(status, headers, stream)
       }
-      const writer: ResponseWriter = {
+      const writer = Http.responseWriter({
         trailers: false,
         head: (status, headers, bytes) => {
-          if (responded) return
           if (bytes !== undefined) respond(status, headers, bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>)
           else openStream(status, headers)
         },
-        write: (chunk) =>
-          Effect.suspend(() => {
-            if (!responded) openStream(200, new Headers())
-            if (closed || controller === undefined) return Effect.void
-            controller.enqueue(chunk)
-            if ((controller.desiredSize ?? 1) > 0) return Effect.void
-            return Effect.callback<void>((resume) => {
-              wake = () => resume(Effect.void)
-            })
-          }),
-        end: () => {
-          if (!responded) {
-            respond(200, new Headers(), null)
-            return
-          }
-          if (!closed && controller !== undefined) {
-            closed = true
-            controller.close()
-          }
-        }
-      }
+        write: (chunk) => {
+          if (controller === undefined) return Effect.void
+          controller.enqueue(chunk)
+          if ((controller.desiredSize ?? 1) > 0) return Effect.void
+          return Effect.callback<void>((resume) => {
+            wake = () => resume(Effect.void)
+          })
+        },
+        end: () => controller?.close(),
+        endWithoutHead: () => respond(200, new Headers(), null)
+      }, state)
       const fiber = runFork(handler(serverRequest, writer))
       fiber.addObserver(() => {
-        if (!responded) respond(500, new Headers(), null)
-        else if (!closed && controller !== undefined) {
-          closed = true
+        if (!state.headSent) writer.head(500, new Headers(), EMPTY)
+        else if (!state.ended && !state.closed && controller !== undefined) {
+          state.ended = true
           try {
             controller.close()
           } catch {
@@ -178,7 +181,8 @@ export const fromHttpHandler = <R>(
       if (signal?.aborted === true) Effect.runFork(Fiber.interrupt(fiber))
       else {
         signal?.addEventListener("abort", () => {
-          if (!closed) Effect.runFork(Fiber.interrupt(fiber))
+          // not once the response stream ended or was canceled (a response without a stream still ends the handler)
+          if (!state.closed && !(state.ended && controller !== undefined)) Effect.runFork(Fiber.interrupt(fiber))
         }, { once: true })
       }
     })
@@ -188,6 +192,9 @@ export const fromHttpHandler = <R>(
  * Builds a fetch handler for a router, capturing the services its handlers need from the
  * context. Compressions default to the `Compressions` reference (provide a platform's layer, or
  * pass `compressions`).
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const fromRouter = <R>(
   router: Router.Router<R>,

@@ -15,7 +15,12 @@ import { HttpClient } from "../Http.ts"
 import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
 import { concat } from "../protocol/client.ts"
 
-/** Options of the fetch transport. */
+/**
+ * Options of the fetch transport.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** The fetch implementation (default `globalThis.fetch`). */
   readonly fetch?: typeof globalThis.fetch | undefined
@@ -62,7 +67,12 @@ const withoutContentEncoding = (headers: Headers): Headers => {
   return out
 }
 
-/** Builds the fetch-based `HttpClient`. */
+/**
+ * Builds the fetch-based `HttpClient`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const make = (options: Options = {}): HttpClient["Service"] => {
   const doFetch = options.fetch ?? globalThis.fetch
   const transparent = options.transparentDecompression ?? true
@@ -113,13 +123,28 @@ export const make = (options: Options = {}): HttpClient["Service"] => {
   }
 }
 
-/** The fetch `HttpClient` as a layer. */
+/**
+ * The fetch `HttpClient` as a layer.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layer = (options?: Options): Layer.Layer<HttpClient> => Layer.succeed(HttpClient, make(options))
 
-/** The Connect protocol over fetch. */
+/**
+ * The Connect protocol over fetch.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerConnect = (options: ClientOptions & Options): Layer.Layer<Transport> =>
   transportConnect(options).pipe(Layer.provide(layer(options)))
 
-/** The gRPC-Web protocol over fetch. */
+/**
+ * The gRPC-Web protocol over fetch.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layerGrpcWeb = (options: ClientOptions & Options): Layer.Layer<Transport> =>
   transportGrpcWeb(options).pipe(Layer.provide(layer(options)))

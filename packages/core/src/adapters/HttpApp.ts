@@ -28,11 +28,17 @@ import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
-import type { ResponseWriter, ServerRequest } from "../Http.ts"
+import * as Http from "../Http.ts"
+import type { ServerRequest } from "../Http.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
 
-/** Options of {@link layer}, {@link routes} and {@link toHttpEffect}. */
+/**
+ * Options of {@link layer}, {@link routes} and {@link toHttpEffect}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options extends Router.ServerOptions {
   /**
    * Writes HTTP trailers at the end of a response, on the platform's response object (for
@@ -42,7 +48,12 @@ export interface Options extends Router.ServerOptions {
   readonly trailers?: ((request: HttpServerRequest.HttpServerRequest, trailers: Headers) => void) | undefined
 }
 
-/** Options of {@link layer}. */
+/**
+ * Options of {@link layer}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface LayerOptions extends Options {
   /** Mounts the RPC routes under a path prefix (e.g. `/rpc`); clients then use `baseUrl: "…/rpc"`. */
   readonly prefix?: string | undefined
@@ -64,6 +75,9 @@ class ResponseAborted extends Error {}
  * Serves the current `HttpServerRequest` with an HTTP handler, running it with `context`.
  * The handler runs in a fiber of the request's scope: when the client goes away (the server
  * interrupts the request) the handler is interrupted, so its finalizers run.
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const fromHttpHandler = <R>(
   handler: Router.HttpHandler<R>,
@@ -87,50 +101,38 @@ export const fromHttpHandler = <R>(
     }
     const response = yield* Deferred.make<HttpServerResponse.HttpServerResponse>()
     const chunks = yield* Queue.bounded<Uint8Array, Cause.Done | ResponseAborted>(8)
-    let responded = false
-    let ended = false
+    const state = { headSent: false, ended: false, closed: false }
     const respond = (value: HttpServerResponse.HttpServerResponse) => {
-      responded = true
       Deferred.doneUnsafe(response, Effect.succeed(value))
     }
-    const openStream = (status: number, headers: Headers) =>
-      respond(HttpServerResponse.stream(Stream.fromQueue(chunks), { status, headers: toHttpHeaders(headers) }))
-    const writer: ResponseWriter = {
+    const writer = Http.responseWriter({
       // without a hook there are no trailers: the router answers gRPC 415
       trailers: sendTrailers !== undefined,
-      head: (status, headers, bytes) => {
-        if (responded) return
-        if (bytes === undefined) return openStream(status, headers)
-        ended = true
+      head: (status, headers, bytes) =>
         respond(
-          bytes.byteLength === 0
+          bytes === undefined
+            ? HttpServerResponse.stream(Stream.fromQueue(chunks), { status, headers: toHttpHeaders(headers) })
+            : bytes.byteLength === 0
             ? HttpServerResponse.empty({ status, headers: toHttpHeaders(headers) })
             : HttpServerResponse.uint8Array(bytes, { status, headers: toHttpHeaders(headers) })
-        )
-      },
-      write: (chunk) =>
-        Effect.suspend(() => {
-          if (ended) return Effect.void
-          if (!responded) openStream(200, new Headers())
-          return Effect.asVoid(Queue.offer(chunks, chunk))
-        }),
+        ),
+      write: (chunk) => Effect.asVoid(Queue.offer(chunks, chunk)),
       end: (trailers) => {
-        if (ended) return
-        if (!responded) openStream(200, new Headers())
-        ended = true
         if (trailers !== undefined && hasAny(trailers)) sendTrailers?.(request, trailers)
         Queue.endUnsafe(chunks)
       }
-    }
+    }, state)
     // forked in the request's scope: closing it (response sent, or the client went away) interrupts the handler
     yield* Effect.forkIn(
       handler(serverRequest, writer).pipe(
         Effect.updateContext((current: Context.Context<never>) => Context.merge(current, context)),
         Effect.onExit((exit) =>
           Effect.sync(() => {
-            if (!responded) respond(HttpServerResponse.empty({ status: 500 }))
-            else if (!ended) {
-              ended = true
+            if (!state.headSent) {
+              state.headSent = true
+              respond(HttpServerResponse.empty({ status: 500 }))
+            } else if (!state.ended) {
+              state.ended = true
               // a handler that stopped half-way: a failed body makes the server reset the exchange
               if (exit._tag === "Success") Queue.endUnsafe(chunks)
               else Queue.failCauseUnsafe(chunks, Cause.fail(new ResponseAborted("the handler stopped")))
@@ -150,6 +152,9 @@ export const fromHttpHandler = <R>(
  * `HttpServerRequest`. The services the handlers need are captured from the context when it is
  * built; compressions default to the `Compressions` reference (provide a platform's layer, such
  * as `NodeCompression.layer`, or pass `compressions`).
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const toHttpEffect = <R>(
   router: Router.Router<R>,
@@ -165,6 +170,9 @@ export const toHttpEffect = <R>(
 /**
  * The `HttpRouter` routes of a router: one per RPC method, on any HTTP method, so that the
  * protocol answers 405 / 415 itself.
+ *
+ * @category conversions
+ * @since 0.1.0
  */
 export const routes = <R>(
   router: Router.Router<R>,
@@ -176,6 +184,9 @@ export const routes = <R>(
 /**
  * Adds the routes of a router (or of an effect building one, such as `Router.fromServices`) to
  * the `HttpRouter` of an `effect/http` application. The layer requires what the handlers require.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layer = <R, E = never, R2 = never>(
   router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,

@@ -12,8 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
-import type { ClientRequest, ClientResponse, ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
-import { HttpClient } from "../Http.ts"
+import type { ClientRequest, ClientResponse, ProtocolName, ServerRequest } from "../Http.ts"
+import { HttpClient, responseWriter } from "../Http.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
 import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
@@ -22,6 +22,9 @@ import { type ClientOptions, Transport, layerConnect as transportConnect, layerG
  * An `HttpClient` that serves every request with `handler` in memory. Each exchange runs the
  * handler in a fiber of the caller's scope: closing the scope early interrupts the handler,
  * exactly as a dropped connection would.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClient["Service"], never, R> =>
   Effect.map(Effect.context<R>(), (context) => ({
@@ -44,7 +47,7 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
         const head = yield* Deferred.make<{ status: number; headers: Headers }>()
         const trailers = yield* Deferred.make<Headers>()
         const chunks = yield* Queue.bounded<Uint8Array, Cause.Done>(16)
-        const writer: ResponseWriter = {
+        const writer = responseWriter({
           head: (status, headers, bodyBytes) => {
             Deferred.doneUnsafe(head, Effect.succeed({ status, headers: new Headers(headers) }))
             if (bodyBytes !== undefined) {
@@ -53,16 +56,12 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
               Deferred.doneUnsafe(trailers, Effect.succeed(new Headers()))
             }
           },
-          write: (chunk) => {
-            Deferred.doneUnsafe(head, Effect.succeed({ status: 200, headers: new Headers() }))
-            return Effect.asVoid(Queue.offer(chunks, chunk))
-          },
+          write: (chunk) => Effect.asVoid(Queue.offer(chunks, chunk)),
           end: (t) => {
-            Deferred.doneUnsafe(head, Effect.succeed({ status: 200, headers: new Headers() }))
             Queue.endUnsafe(chunks)
             Deferred.doneUnsafe(trailers, Effect.succeed(new Headers(t)))
           }
-        }
+        })
         yield* Effect.forkScoped(
           Effect.provideContext(handler(serverRequest, writer), context).pipe(
             Effect.onExit(() =>
@@ -86,16 +85,29 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
       })
   }))
 
-/** An in-memory `HttpClient` serving `router` (its requirements become the layer's). */
+/**
+ * An in-memory `HttpClient` serving `router` (its requirements become the layer's).
+ *
+ * @category layers
+ * @since 0.1.0
+ */
 export const layer = <R>(router: Router.Router<R>, options?: Router.ServerOptions): Layer.Layer<HttpClient, never, R> =>
   Layer.effect(HttpClient, Effect.flatMap(Router.toHttpHandler(router, options), make))
 
-/** The base URL clients use with the in-memory transport (any URL works; only path and query are read). */
+/**
+ * The base URL clients use with the in-memory transport (any URL works; only path and query are read).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const baseUrl = "http://in-memory"
 
 /**
  * A client `Transport` that calls `router` in memory over the chosen protocol (Connect by
  * default) — the one-liner for tests: `Effect.provide(ElizaClient.layer.pipe(Layer.provide(MemoryTransport.layerClient(router))))`.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerClient = <R>(
   router: Router.Router<R>,

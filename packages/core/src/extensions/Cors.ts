@@ -10,13 +10,22 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type { HttpHandler, ResponseWriter, ServerRequest } from "../Http.ts"
+import { responseWriter } from "../Http.ts"
 
-/** Methods the protocols use: POST for every call, GET for Connect side-effect-free unary calls. */
+/**
+ * Methods the protocols use: POST for every call, GET for Connect side-effect-free unary calls.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const allowedMethods: ReadonlyArray<string> = ["POST", "GET"]
 
 /**
  * Request headers the Connect, gRPC-Web and gRPC clients send (browsers must be allowed to send
  * them cross-origin). Lower-case.
+ *
+ * @category constants
+ * @since 0.1.0
  */
 export const allowedHeaders: ReadonlyArray<string> = [
   "content-type",
@@ -40,6 +49,9 @@ export const allowedHeaders: ReadonlyArray<string> = [
  * Response headers the clients read (browsers hide everything else from scripts cross-origin).
  * gRPC-Web needs `grpc-status` and `grpc-message` to see the status of trailers-only responses.
  * Lower-case.
+ *
+ * @category constants
+ * @since 0.1.0
  */
 export const exposedHeaders: ReadonlyArray<string> = [
   "grpc-status",
@@ -52,10 +64,20 @@ export const exposedHeaders: ReadonlyArray<string> = [
   "content-encoding"
 ]
 
-/** Which origins may call: `"*"` (any), a list of exact origins, or a predicate. */
+/**
+ * Which origins may call: `"*"` (any), a list of exact origins, or a predicate.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type AllowedOrigins = "*" | ReadonlyArray<string> | ((origin: string) => boolean)
 
-/** Options of the CORS policy. */
+/**
+ * Options of the CORS policy.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** Origins allowed to call, e.g. `["https://app.example.com"]` (the `Origin` header, scheme://host[:port]). */
   readonly allowedOrigins: AllowedOrigins
@@ -82,7 +104,12 @@ export interface Options {
   readonly allowedMethods?: ReadonlyArray<string> | undefined
 }
 
-/** A resolved policy: what {@link preflight} and {@link responseHeaders} answer. */
+/**
+ * A resolved policy: what {@link preflight} and {@link responseHeaders} answer.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Policy {
   readonly isAllowed: (origin: string) => boolean
   /** Whether any origin is allowed (answered with `*` unless credentials are allowed). */
@@ -98,7 +125,12 @@ export interface Policy {
 
 const unique = (values: Iterable<string>): Array<string> => Array.from(new Set(Array.from(values, (v) => v.trim().toLowerCase()))).filter((v) => v.length > 0)
 
-/** Resolves options into a policy. */
+/**
+ * Resolves options into a policy.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const make = (options: Options): Policy => {
   const origins = options.allowedOrigins
   if (origins === "*" && options.allowCredentials === true) {
@@ -130,7 +162,12 @@ export const make = (options: Options): Policy => {
 
 const PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"
 
-/** Whether a request is a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`). */
+/**
+ * Whether a request is a CORS preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`).
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
 export const isPreflight = (method: string, headers: Headers): boolean =>
   method === "OPTIONS" && headers.has("origin") && headers.has("access-control-request-method")
 
@@ -140,6 +177,9 @@ const allowOrigin = (policy: Policy, origin: string): string =>
 /**
  * The answer to a preflight: status 204 and its headers. An origin or method not allowed gets
  * no `Access-Control-*` headers, so the browser refuses the call.
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export const preflight = (policy: Policy, headers: Headers): { readonly status: number; readonly headers: Headers } => {
   const out = new Headers({ vary: PREFLIGHT_VARY })
@@ -161,6 +201,9 @@ export const preflight = (policy: Policy, headers: Headers): { readonly status: 
 /**
  * Adds the CORS headers of an actual (non-preflight) response to `headers`, for a request from
  * `origin` (`null`: no `Origin` header). Disallowed origins get only `Vary: Origin`.
+ *
+ * @category utils
+ * @since 0.1.0
  */
 export const responseHeaders = (policy: Policy, origin: string | null, headers: Headers): void => {
   if (!(policy.anyOrigin && !policy.allowCredentials)) appendVary(headers, "Origin")
@@ -178,36 +221,37 @@ const appendVary = (headers: Headers, value: string): void => {
 
 /** A writer that adds the CORS headers to whatever response the handler writes. */
 const decorate = (policy: Policy, origin: string | null, writer: ResponseWriter): ResponseWriter => {
-  let headSent = false
   const head = (status: number, headers: Headers, body?: Uint8Array) => {
-    if (headSent) return
-    headSent = true
     const out = new Headers(headers)
     responseHeaders(policy, origin, out)
     if (body === undefined) writer.head(status, out)
     else writer.head(status, out, body)
   }
-  return {
+  return responseWriter({
     head,
-    write: (chunk) => {
-      if (!headSent) head(200, new Headers())
-      return writer.write(chunk)
-    },
-    end: (trailers) => {
-      if (!headSent) {
-        if (trailers === undefined) return head(200, new Headers(), new Uint8Array(0))
-        head(200, new Headers())
-      }
+    write: (chunk) => writer.write(chunk),
+    end: (trailers) => writer.end(trailers),
+    // the adapter's capability passes through: without trailers, the router answers gRPC with 415
+    trailers: writer.trailers,
+    // the CORS headers go out with the head: an end without one sends it here
+    endWithoutHead: (trailers) => {
+      if (trailers === undefined) return head(200, new Headers(), EMPTY)
+      head(200, new Headers())
       writer.end(trailers)
     }
-  }
+  })
 }
+
+const EMPTY = new Uint8Array(0)
 
 /**
  * Wraps an HTTP handler with a CORS policy: preflights are answered 204 without reaching the
  * handler, and responses to allowed origins carry `Access-Control-Allow-Origin` and
  * `Access-Control-Expose-Headers`. Requests without an `Origin` header pass through untouched
  * (except a `Vary: Origin` on GET responses, which caches may store).
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const middleware: {
   (options: Options | Policy): <R>(handler: HttpHandler<R>) => HttpHandler<R>

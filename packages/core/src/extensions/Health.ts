@@ -22,26 +22,61 @@ import { Health as HealthService, type HealthHandlers } from "../gen/grpc/health
 import { Health as HealthDescriptor, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.ts"
 
 export {
-  /** The generated service tag of `grpc.health.v1.Health`: serve it with `Router.fromServices(HealthService)`. */
+  /**
+   * The generated service tag of `grpc.health.v1.Health`: serve it with `Router.fromServices(HealthService)`.
+   *
+   * @category services
+   * @since 0.1.0
+   */
   HealthService,
-  /** The descriptor of `grpc.health.v1.Health`. */
+  /**
+   * The descriptor of `grpc.health.v1.Health`.
+   *
+   * @category descriptors
+   * @since 0.1.0
+   */
   HealthDescriptor
 }
-/** The generated client of `grpc.health.v1.Health` (a `Context.Service` with a `layer` over a `Transport`). */
+/**
+ * The generated client of `grpc.health.v1.Health` (a `Context.Service` with a `layer` over a `Transport`).
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export { HealthClient } from "../gen/grpc/health/v1/health_connect.ts"
 /** The generated messages of `grpc/health/v1/health.proto`. */
 export * as HealthProto from "../gen/grpc/health/v1/health_pb.ts"
 
-/** The status of a service, as set by the program. */
+/**
+ * The status of a service, as set by the program.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type ServingStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN"
 
-/** What a watcher sees: a status, or `SERVICE_UNKNOWN` while nobody has set one. */
+/**
+ * What a watcher sees: a status, or `SERVICE_UNKNOWN` while nobody has set one.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type WatchedStatus = ServingStatus | "SERVICE_UNKNOWN"
 
-/** The name under which the status of the whole server is kept. */
+/**
+ * The name under which the status of the whole server is kept.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const overall = ""
 
-/** The status book behind the health service. */
+/**
+ * The status book behind the health service.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface HealthStatusShape {
   /** Sets the status of a service (`""`: the whole server); watchers see the change at once. */
   readonly set: (service: string, status: ServingStatus) => Effect.Effect<void>
@@ -73,6 +108,9 @@ interface Book {
 /**
  * Builds a status book. `initial` defaults to the whole server (`""`) being `SERVING`; add
  * the names of your services (`"pkg.Service"`) to answer for them too.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const make = (
   initial: Readonly<Record<string, ServingStatus>> = { [overall]: "SERVING" }
@@ -116,6 +154,9 @@ export const make = (
 /**
  * The statuses the health service reports. Share one instance between the health service and
  * the code that changes statuses (provide the same layer value to both).
+ *
+ * @category services
+ * @since 0.1.0
  */
 export class HealthStatus extends Context.Service<HealthStatus, HealthStatusShape>()(
   "@connect-effect/core/HealthStatus"
@@ -127,7 +168,12 @@ export class HealthStatus extends Context.Service<HealthStatus, HealthStatusShap
     Layer.effect(HealthStatus, make(initial))
 }
 
-/** The initial statuses `SERVING` for the server (`""`) and for each of the given services. */
+/**
+ * The initial statuses `SERVING` for the server (`""`) and for each of the given services.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const servingAll = (
   ...services: ReadonlyArray<DescService | Router.ServiceTag | string>
 ): Record<string, ServingStatus> => {
@@ -145,16 +191,31 @@ const wire: Record<WatchedStatus, HealthCheckResponse_ServingStatus> = {
   SERVICE_UNKNOWN: HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN
 }
 
-/** The name of a status number from the wire (a client's view); numbers this version does not know are `UNKNOWN`. */
+/**
+ * The name of a status number from the wire (a client's view); numbers this version does not know are `UNKNOWN`.
+ *
+ * @category conversions
+ * @since 0.1.0
+ */
 export const statusName = (status: HealthCheckResponse_ServingStatus): WatchedStatus => {
   for (const name of Object.keys(wire) as Array<WatchedStatus>) if (wire[name] === status) return name
   return "UNKNOWN"
 }
 
-/** The most services `List` answers with (the protocol's limit); more fail with `resource_exhausted`. */
+/**
+ * The most services `List` answers with (the protocol's limit); more fail with `resource_exhausted`.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const listLimit = 100
 
-/** The handlers of `grpc.health.v1.Health` over a status book. */
+/**
+ * The handlers of `grpc.health.v1.Health` over a status book.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export const makeHandlers = (status: HealthStatusShape): HealthHandlers => ({
   check: (request) =>
     Effect.flatMap(status.get(request.service), (s) =>
@@ -178,6 +239,9 @@ export const makeHandlers = (status: HealthStatusShape): HealthHandlers => ({
 /**
  * The health service as a Layer over the {@link HealthStatus} in context; serve it with
  * `Router.fromServices(..., HealthService)`.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layer: Layer.Layer<HealthService, never, HealthStatus> = HealthService.layer(
   Effect.map(Effect.service(HealthStatus), makeHandlers)
@@ -193,6 +257,9 @@ const contextHandlers: HealthHandlers<HealthStatus> = {
 /**
  * Adds `grpc.health.v1.Health` to a router (or to an effect building one, such as
  * `Router.fromServices(...)`); the router then requires {@link HealthStatus}.
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export function add<R>(router: Router.Router<R>): Router.Router<R | HealthStatus>
 export function add<R, E, R2>(

@@ -36,30 +36,76 @@ import {
 } from "../gen/grpc/reflection/v1alpha/reflection_pb.ts"
 
 export {
-  /** The generated service tag of `grpc.reflection.v1.ServerReflection`. */
+  /**
+   * The generated service tag of `grpc.reflection.v1.ServerReflection`.
+   *
+   * @category services
+   * @since 0.1.0
+   */
   ServerReflectionV1,
-  /** The generated service tag of `grpc.reflection.v1alpha.ServerReflection`. */
+  /**
+   * The generated service tag of `grpc.reflection.v1alpha.ServerReflection`.
+   *
+   * @category services
+   * @since 0.1.0
+   */
   ServerReflectionV1Alpha,
-  /** The descriptor of `grpc.reflection.v1.ServerReflection`. */
+  /**
+   * The descriptor of `grpc.reflection.v1.ServerReflection`.
+   *
+   * @category descriptors
+   * @since 0.1.0
+   */
   ServerReflectionV1Descriptor,
-  /** The descriptor of `grpc.reflection.v1alpha.ServerReflection`. */
+  /**
+   * The descriptor of `grpc.reflection.v1alpha.ServerReflection`.
+   *
+   * @category descriptors
+   * @since 0.1.0
+   */
   ServerReflectionV1AlphaDescriptor
 }
-/** The generated clients of both reflection versions (used by tests and tools). */
+/**
+ * The generated clients of both reflection versions (used by tests and tools).
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export { ServerReflectionClient as ServerReflectionV1Client } from "../gen/grpc/reflection/v1/reflection_connect.ts"
+/**
+ * The generated client of `grpc.reflection.v1alpha.ServerReflection`.
+ *
+ * @category clients
+ * @since 0.1.0
+ */
 export { ServerReflectionClient as ServerReflectionV1AlphaClient } from "../gen/grpc/reflection/v1alpha/reflection_connect.ts"
 /** The generated messages of `grpc/reflection/v1/reflection.proto`. */
 export * as ReflectionV1Proto from "../gen/grpc/reflection/v1/reflection_pb.ts"
 /** The generated messages of `grpc/reflection/v1alpha/reflection.proto`. */
 export * as ReflectionV1AlphaProto from "../gen/grpc/reflection/v1alpha/reflection_pb.ts"
 
-/** A service to describe: its descriptor, or a generated service tag. */
+/**
+ * A service to describe: its descriptor, or a generated service tag.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type ServiceSource = DescService | Router.ServiceTag
 
-/** A version of the reflection protocol. */
+/**
+ * A version of the reflection protocol.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export type Version = "v1" | "v1alpha"
 
-/** Options of {@link add} and {@link layer}. */
+/**
+ * Options of {@link add} and {@link layer}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Options {
   /** The reflection versions served (and listed); default both. */
   readonly versions?: ReadonlyArray<Version> | undefined
@@ -70,7 +116,12 @@ export interface Options {
   readonly files?: ReadonlyArray<DescFile> | undefined
 }
 
-/** Everything reflection answers from, built once. */
+/**
+ * Everything reflection answers from, built once.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Index {
   /** The names `list_services` answers with, in order. */
   readonly services: ReadonlyArray<string>
@@ -91,6 +142,9 @@ const fileName = (file: DescFile): string => file.proto.name
 /**
  * Indexes the files of `services` and of `files` with all their imports. Every service is
  * listed, in the given order; a name given twice is listed once.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const makeIndex = (services: Iterable<ServiceSource>, files: Iterable<DescFile> = []): Index => {
   const names: Array<string> = []
@@ -173,7 +227,12 @@ type MessageResponse =
   | { readonly case: "listServicesResponse"; readonly value: { readonly service: Array<{ readonly name: string }> } }
   | { readonly case: "errorResponse"; readonly value: { readonly errorCode: number; readonly errorMessage: string } }
 
-/** A response of either version (a plain init object, valid for both versions' messages). */
+/**
+ * A response of either version (a plain init object, valid for both versions' messages).
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface Response {
   readonly validHost: string
   readonly originalRequest: EchoedRequest
@@ -182,7 +241,12 @@ export interface Response {
 
 const encodedFiles = new WeakMap<DescFile, Uint8Array>()
 
-/** The serialized FileDescriptorProto of a file (computed once per file). */
+/**
+ * The serialized FileDescriptorProto of a file (computed once per file).
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
 export const encodeFile = (file: DescFile): Uint8Array => {
   let bytes = encodedFiles.get(file)
   if (bytes === undefined) {
@@ -233,7 +297,12 @@ const echo = (request: Request): EchoedRequest => {
   }
 }
 
-/** Answers one request; `sent` holds the files already sent on this stream. */
+/**
+ * Answers one request; `sent` holds the files already sent on this stream.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export const answer = (index: Index, sent: Set<string>, request: Request): Response => {
   const r = request.messageRequest
   let messageResponse: MessageResponse
@@ -298,7 +367,12 @@ const descriptorOfVersion: Record<Version, DescService> = {
   v1alpha: ServerReflectionV1AlphaDescriptor
 }
 
-/** The handlers of both reflection versions over an index. */
+/**
+ * The handlers of both reflection versions over an index.
+ *
+ * @category handlers
+ * @since 0.1.0
+ */
 export const makeHandlers = (index: Index): {
   readonly v1: ServerReflectionV1Handlers
   readonly v1alpha: ServerReflectionV1AlphaHandlers
@@ -311,6 +385,9 @@ export const makeHandlers = (index: Index): {
  * Reflection as a Layer describing `services` (and the reflection services themselves); serve
  * it with `Router.fromServices(..., ServerReflectionV1, ServerReflectionV1Alpha)`.
  * `options.versions` only decides which reflection services are listed.
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layer = (
   services: Iterable<ServiceSource>,
@@ -330,6 +407,9 @@ export const layer = (
 /**
  * Adds reflection to a router (or to an effect building one, such as `Router.fromServices(...)`),
  * describing every service of the router and the reflection services added.
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export function add<R>(router: Router.Router<R>, options?: Options): Router.Router<R>
 export function add<R, E, R2>(

@@ -33,7 +33,12 @@ import * as ConnectError from "../ConnectError.ts"
 import { CurrentCall } from "../HandlerContext.ts"
 import { Transport, type TransportShape } from "../Transport.ts"
 
-/** How calls are retried. */
+/**
+ * How calls are retried.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface Policy {
   /**
    * The delays between attempts and when to give up; its input is the error of the attempt
@@ -48,19 +53,32 @@ export interface Policy {
   readonly maxPushbackMs?: number | undefined
 }
 
-/** Exponential backoff from 100 ms (×2, jittered by ±20%), at most 3 retries. */
+/**
+ * Exponential backoff from 100 ms (×2, jittered by ±20%), at most 3 retries.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
 export const defaultSchedule: Schedule.Schedule<unknown, ConnectError.ConnectError> = Schedule.exponential("100 millis").pipe(
   Schedule.jittered,
   Schedule.upTo({ times: 3 })
 )
 
-/** True for a method whose proto options declare it free of side effects or idempotent. */
+/**
+ * True for a method whose proto options declare it free of side effects or idempotent.
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
 export const isIdempotent = (method: DescMethod): boolean =>
   method.idempotency === 1 /* NO_SIDE_EFFECTS */ || method.idempotency === 2 /* IDEMPOTENT */
 
 /**
  * The server's pushback in milliseconds: `"stop"` when it asks not to retry, `undefined` when
  * it says nothing (or nothing readable).
+ *
+ * @category getters
+ * @since 0.1.0
  */
 export const pushbackOf = (error: ConnectError.ConnectError): number | "stop" | undefined => {
   const metadata = error.metadata
@@ -85,6 +103,9 @@ const connectErrorOf = (cause: Cause.Cause<unknown>): ConnectError.ConnectError 
  * Wraps a transport so that its calls are retried by `policy`. Retries happen below the
  * decorators wrapped around the result: put `Telemetry.client` inside to trace each attempt,
  * outside to trace the call as a whole.
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const transport = (inner: TransportShape, policy: Policy = {}): TransportShape => {
   const codes: ReadonlySet<string> = new Set(policy.codes ?? ["unavailable"])
@@ -223,6 +244,9 @@ export const transport = (inner: TransportShape, policy: Policy = {}): Transport
  *   Layer.provide(NodeTransport.layerConnect({ baseUrl, timeoutMs: 5_000 }))
  * )
  * ```
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layer = (policy: Policy = {}): Layer.Layer<Transport, never, Transport> =>
   Layer.effect(Transport, Effect.map(Effect.service(Transport), (t) => transport(t, policy)))

@@ -38,6 +38,9 @@ const ZERO16 = "0".repeat(16)
  * Parses a W3C `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`) into an external span
  * that Effect spans can use as their parent; `undefined` when it is missing or malformed (the
  * specification says to ignore it then).
+ *
+ * @category decoding
+ * @since 0.1.0
  */
 export const parseTraceparent = (value: string | null | undefined): Tracer.ExternalSpan | undefined => {
   if (value === null || value === undefined) return undefined
@@ -58,6 +61,9 @@ export const parseTraceparent = (value: string | null | undefined): Tracer.Exter
 /**
  * Formats a span as a W3C `traceparent` header value; `undefined` for a span without valid W3C
  * ids (for example the no-op span of a fiber with tracing disabled).
+ *
+ * @category encoding
+ * @since 0.1.0
  */
 export const formatTraceparent = (span: Tracer.AnySpan): string | undefined =>
   HEX32.test(span.traceId) && HEX16.test(span.spanId) && span.traceId !== ZERO32 && span.spanId !== ZERO16
@@ -67,6 +73,9 @@ export const formatTraceparent = (span: Tracer.AnySpan): string | undefined =>
 /**
  * The W3C `tracestate` of the incoming call, provided to handlers by {@link server} when the
  * caller sent one, and forwarded by {@link layerClient} on the calls they make.
+ *
+ * @category references
+ * @since 0.1.0
  */
 export const TraceState = Context.Reference<string | undefined>("@connect-effect/core/Telemetry/TraceState", {
   defaultValue: () => undefined
@@ -76,7 +85,12 @@ export const TraceState = Context.Reference<string | undefined>("@connect-effect
 // Shared
 // ---------------------------------------------------------------------------------------------
 
-/** The span name of a method: `package.Service/Method`. */
+/**
+ * The span name of a method: `package.Service/Method`.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
 export const spanName = (method: DescMethod): string => `${method.parent.typeName}/${method.name}`
 
 /** `rpc.system` for a protocol: `connect_rpc` for Connect, `grpc` for gRPC and gRPC-Web. */
@@ -142,7 +156,12 @@ const endNow = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>) =>
 // Server
 // ---------------------------------------------------------------------------------------------
 
-/** Options of {@link server}. */
+/**
+ * Options of {@link server}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface ServerOptions {
   /**
    * Continue the caller's trace when the request carries a valid `traceparent` (default true).
@@ -213,6 +232,9 @@ const endServer = (span: Tracer.Span, call: HandlerContext, exit: Exit.Exit<unkn
  * `traceparent` when there is one. Add it last (`Router.intercept` wraps the interceptors added
  * before), so that its span covers them too. Handlers and the client calls they make run inside
  * the span, so outgoing calls traced by {@link layerClient} join the same trace.
+ *
+ * @category interceptors
+ * @since 0.1.0
  */
 export const server = (options: ServerOptions = {}): ServerInterceptor<never, never, never> => {
   const trust = options.trustRemoteParent ?? true
@@ -237,7 +259,12 @@ export const server = (options: ServerOptions = {}): ServerInterceptor<never, ne
 // Client
 // ---------------------------------------------------------------------------------------------
 
-/** Options of {@link client} and {@link layerClient}. */
+/**
+ * Options of {@link client} and {@link layerClient}.
+ *
+ * @category options
+ * @since 0.1.0
+ */
 export interface ClientOptions {
   /** Send `traceparent` (and the current `tracestate`) with every call (default true). */
   readonly propagate?: boolean | undefined
@@ -282,6 +309,9 @@ const recordClientExit = (span: Tracer.Span, grpc: boolean, exit: Exit.Exit<unkn
  * Wraps a transport so that every call runs in a client span named `package.Service/Method`
  * (for streaming calls the span covers the whole stream, until it ends, fails or is
  * interrupted) and sends the span as `traceparent`.
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const client = (transport: TransportShape, options: ClientOptions = {}): TransportShape => {
   const info = transport.info
@@ -346,6 +376,9 @@ export const client = (transport: TransportShape, options: ClientOptions = {}): 
  *   Layer.provide(NodeTransport.layerConnect({ baseUrl }))
  * )
  * ```
+ *
+ * @category layers
+ * @since 0.1.0
  */
 export const layerClient = (options: ClientOptions = {}): Layer.Layer<Transport, never, Transport> =>
   Layer.effect(Transport, Effect.map(Effect.service(Transport), (transport) => client(transport, options)))

@@ -29,8 +29,8 @@ import { decodeMessage, writePayload } from "../protocol/pipeline.ts"
 /**
  * Whether the router should treat a request as Connect, and if so how.
  *
+ * @category handlers
  * @since 0.1.0
- * @category server
  */
 export const classify = (request: ServerRequest): ContentType | "get" | undefined => {
   if (request.method === "GET") return "get"
@@ -239,8 +239,8 @@ const serveStream = (
  * Serves one Connect request on a route. `kind` comes from {@link classify}; the router has
  * already checked that the request's kind suits the method.
  *
+ * @category handlers
  * @since 0.1.0
- * @category server
  */
 export const serve = (
   route: Server.Route,

@@ -10,8 +10,8 @@ import * as ConnectError from "../ConnectError.ts"
 /**
  * The protocol version this module speaks.
  *
- * @since 0.1.0
  * @category constants
+ * @since 0.1.0
  */
 export const PROTOCOL_VERSION = "1"
 
@@ -22,8 +22,8 @@ export const PROTOCOL_VERSION = "1"
 /**
  * The wire form of an error (the body of a unary error, the `error` of an end-stream message).
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ErrorJson {
   code: string
@@ -34,8 +34,8 @@ export interface ErrorJson {
 /**
  * Serializes an error to its JSON object.
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const errorToJson = (error: ConnectError.ConnectError): ErrorJson => {
   const out: ErrorJson = { code: error.code }
@@ -93,8 +93,8 @@ const headersToJson = (headers: Headers): Record<string, Array<string>> => {
 /**
  * Encodes the end-stream message payload.
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const endStreamToJson = (error: ConnectError.ConnectError | undefined, trailers: Headers): Uint8Array => {
   const body: { error?: ErrorJson; metadata?: Record<string, Array<string>> } = {}
@@ -107,8 +107,8 @@ export const endStreamToJson = (error: ConnectError.ConnectError | undefined, tr
 /**
  * Parses an end-stream message payload into trailers and an optional error.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const endStreamFromJson = (
   data: Uint8Array
@@ -162,8 +162,8 @@ export const endStreamFromJson = (
 /**
  * A parsed Connect content type.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ContentType {
   readonly stream: boolean
@@ -173,8 +173,8 @@ export interface ContentType {
 /**
  * Parses a Connect content type (`application/proto`, `application/connect+json; charset=utf-8`, …).
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const parseContentType = (value: string | null): ContentType | undefined => {
   if (value === null) return undefined
@@ -202,8 +202,8 @@ export const parseContentType = (value: string | null): ContentType | undefined 
 /**
  * Parses `connect-timeout-ms`: 1 to 10 digits. `undefined` when absent; throws on garbage.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const parseTimeout = (value: string | null): number | undefined => {
   if (value === null) return undefined
@@ -218,8 +218,8 @@ export const parseTimeout = (value: string | null): number | undefined => {
 /**
  * True when a method may be called with a GET request.
  *
- * @since 0.1.0
  * @category utils
+ * @since 0.1.0
  */
 export const allowsGet = (method: DescMethod): boolean =>
   method.methodKind === "unary" && method.idempotency === 1 /* NO_SIDE_EFFECTS */

@@ -37,8 +37,8 @@ import { decodeBinaryHeader, decodeMessageHeader, formatTimeout, parseContentTyp
  * Reads the status from trailers (or from the headers of a trailers-only response).
  * Returns `undefined` for OK; a ConnectError otherwise; throws when `grpc-status` is missing.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const errorFromTrailers = (
   trailers: Headers,

@@ -30,8 +30,8 @@ const hasUserHeaders = (headers: Headers | undefined): boolean => {
 /**
  * Serves one gRPC or gRPC-Web request on a route.
  *
+ * @category handlers
  * @since 0.1.0
- * @category server
  */
 export const serve = (
   route: Server.Route,

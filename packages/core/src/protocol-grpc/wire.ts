@@ -12,8 +12,8 @@ import * as Server from "../protocol/server.ts"
 /**
  * A parsed gRPC or gRPC-Web content type.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ContentType {
   readonly web: boolean
@@ -57,8 +57,8 @@ const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000,
 /**
  * Parses `grpc-timeout` (1 to 8 digits and a unit H M S m u n) into milliseconds; throws on garbage.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const parseTimeout = (value: string | null): number | undefined => {
   if (value === null) return undefined
@@ -72,8 +72,8 @@ export const parseTimeout = (value: string | null): number | undefined => {
 /**
  * Formats a timeout in milliseconds as `grpc-timeout` (at most 8 digits).
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const formatTimeout = (ms: number): string => {
   if (ms < 1e8) return `${Math.max(0, Math.ceil(ms))}m`
@@ -107,8 +107,8 @@ export const encodeMessageHeader = (message: string): string => {
 /**
  * Decodes a percent-encoded `grpc-message`; invalid escapes are kept as they are.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const decodeMessageHeader = (value: string): string => {
   if (!value.includes("%")) return value
@@ -128,24 +128,24 @@ export const decodeMessageHeader = (value: string): string => {
 /**
  * Encodes a `-bin` header value: unpadded base64.
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(bytes, "std_raw")
 
 /**
  * Decodes a `-bin` header value (padded or not).
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
 
 /**
  * The status trailers of a call (`grpc-status` 0 when `error` is undefined).
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers | undefined): Headers => {
   const out = new Headers()
@@ -169,8 +169,8 @@ export const statusTrailers = (error: ConnectError.ConnectError | undefined, tra
 /**
  * Serializes trailers as a gRPC-Web trailer frame payload.
  *
- * @since 0.1.0
  * @category encoding
+ * @since 0.1.0
  */
 export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
   let s = ""
@@ -183,8 +183,8 @@ export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
 /**
  * Parses a gRPC-Web trailer frame payload; throws `internal` on a malformed block.
  *
- * @since 0.1.0
  * @category decoding
+ * @since 0.1.0
  */
 export const trailersFromWebFrame = (data: Uint8Array): Headers => {
   const out = new Headers()

@@ -20,8 +20,8 @@ import { frameMessages, namingReadMax } from "./pipeline.ts"
 /**
  * A resolved client configuration: what every client protocol needs from the client options.
  *
- * @since 0.1.0
  * @category models
+ * @since 0.1.0
  */
 export interface ClientConfig {
   readonly baseUrl: string

@@ -87,10 +87,10 @@ export const fromObject = (headers: IncomingHttpHeaders): Headers => {
   return out
 }
 
-/** True when `headers` holds no field (without building an entry list). */
-export const isEmpty = (headers: Headers): boolean => {
-  for (const _ of headers.keys()) return false
-  return true
+/** True when `headers` is given and holds a field (without building an entry list). */
+export const hasAny = (headers: Headers | undefined): headers is Headers => {
+  if (headers !== undefined) for (const _ of headers.keys()) return true
+  return false
 }
 
 /** An empty Node outgoing header object, shared (never written to). */

@@ -7,7 +7,7 @@
 import * as http from "node:http"
 import type { Duplex } from "node:stream"
 import * as Effect from "effect/Effect"
-import type { ResponseWriter } from "@connect-effect/core/Http"
+import * as Http from "@connect-effect/core/Http"
 import { BodyReader } from "../body.ts"
 import { forWrite } from "../buffer.ts"
 import { waitDrain } from "../drain.ts"
@@ -109,14 +109,16 @@ const handle = (state: Exchange.State, handler: Exchange.Handler, req: http.Inco
       res.destroy()
     }
   })
-  const writer: ResponseWriter = {
+  const end = (trailers: Headers | undefined): void => {
+    if (NodeHeaders.hasAny(trailers)) res.addTrailers(NodeHeaders.toNode(trailers) as http.OutgoingHttpHeaders)
+    res.end()
+    reader.discard()
+  }
+  const writer = Http.responseWriter({
     head: (status, headers, body) => {
-      if (ex.headSent || ex.closed) return
-      ex.headSent = true
       const out = NodeHeaders.toNode(headers)
       if (state.closing) out["connection"] = "close"
       if (body !== undefined) {
-        ex.ended = true
         // a 204 (a CORS preflight answer) must not carry Content-Length (RFC 9110 §8.6)
         if (status !== 204) out["content-length"] = body.byteLength
         res.writeHead(status, out)
@@ -126,29 +128,18 @@ const handle = (state: Exchange.State, handler: Exchange.Handler, req: http.Inco
         res.writeHead(status, out)
       }
     },
-    write: (chunk) => {
-      if (ex.ended || ex.closed) return Effect.void
-      if (!ex.headSent) writer.head(200, new Headers())
-      return res.write(forWrite(chunk)) ? Effect.void : waitDrain(res)
-    },
-    end: (trailers) => {
-      if (ex.ended || ex.closed) return
-      const hasTrailers = trailers !== undefined && !NodeHeaders.isEmpty(trailers)
-      if (!ex.headSent) {
-        ex.headSent = true
-        res.writeHead(
-          200,
-          hasTrailers ? (state.closing ? { connection: "close" } : NodeHeaders.EMPTY) : state.closing
-          ? { "content-length": 0, connection: "close" }
-          : { "content-length": 0 }
-        )
-      }
-      ex.ended = true
-      if (hasTrailers) res.addTrailers(NodeHeaders.toNode(trailers) as http.OutgoingHttpHeaders)
-      res.end()
-      reader.discard()
+    write: (chunk) => res.write(forWrite(chunk)) ? Effect.void : waitDrain(res),
+    end,
+    endWithoutHead: (trailers) => {
+      res.writeHead(
+        200,
+        NodeHeaders.hasAny(trailers) ? (state.closing ? { connection: "close" } : NodeHeaders.EMPTY) : state.closing
+        ? { "content-length": 0, connection: "close" }
+        : { "content-length": 0 }
+      )
+      end(trailers)
     }
-  }
+  }, ex)
   const request = new NodeRequest.NodeRequest(req.method ?? "GET", req.url ?? "/", "1.1", req.rawHeaders, undefined, reader, ex, req.socket)
   res.on("close", () => Exchange.onClose(state, ex))
   RequestTimeouts.arm(state.requestTimeouts, req, ex, () => {

@@ -6,7 +6,7 @@
  */
 import * as http2 from "node:http2"
 import * as Effect from "effect/Effect"
-import type { ResponseWriter } from "@connect-effect/core/Http"
+import * as Http from "@connect-effect/core/Http"
 import { BodyReader } from "../body.ts"
 import { forWrite } from "../buffer.ts"
 import { waitDrain } from "../drain.ts"
@@ -152,12 +152,14 @@ const handle = (
       stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
     }
   })
-  const writer: ResponseWriter = {
+  const end = (t: Headers | undefined): void => {
+    if (NodeHeaders.hasAny(t)) trailers = t
+    stream.end()
+    reader.discard()
+  }
+  const writer = Http.responseWriter({
     head: (status, headers, body) => {
-      if (ex.headSent || ex.closed) return
-      ex.headSent = true
       if (body !== undefined) {
-        ex.ended = true
         try {
           if (body.byteLength === 0) {
             // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
@@ -179,29 +181,18 @@ const handle = (
         respond(status, headers, false)
       }
     },
-    write: (chunk) => {
-      if (ex.ended || ex.closed) return Effect.void
-      if (!ex.headSent) writer.head(200, new Headers())
-      return stream.write(forWrite(chunk)) ? Effect.void : waitDrain(stream)
-    },
-    end: (t) => {
-      if (ex.ended || ex.closed) return
-      ex.ended = true
-      const hasTrailers = t !== undefined && !NodeHeaders.isEmpty(t)
-      if (!ex.headSent) {
-        ex.headSent = true
-        if (!hasTrailers) {
-          respond(200, undefined, true)
-          reader.discard()
-          return
-        }
+    write: (chunk) => stream.write(forWrite(chunk)) ? Effect.void : waitDrain(stream),
+    end,
+    endWithoutHead: (t) => {
+      if (NodeHeaders.hasAny(t)) {
         respond(200, undefined, false)
+        end(t)
+      } else {
+        respond(200, undefined, true)
+        reader.discard()
       }
-      if (hasTrailers) trailers = t
-      stream.end()
-      reader.discard()
     }
-  }
+  }, ex)
   const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex, stream)
   const activity = IdleSessions.streamOpened(state.idleSessions, stream)
   stream.on("close", () => {
