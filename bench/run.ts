@@ -6,22 +6,25 @@
  * the Node drivers, interleaving implementations (A B C … A B C …) over the repetitions, and
  * writes results/latest.json, RESULTS.md and results/chart.svg (`--quick`: results/quick/).
  *
- * Options: --quick | --reps N | --duration S | --only SUBSTRING (comparison ids) |
+ * Options: --quick | --reps N | --duration S | --only SUBSTRING[,SUBSTRING] (comparison ids, client, memory) |
  *          --impls ID,ID (only these implementations, e.g. ours-node,connect-go) |
  *          --memory-cycles N (open/close cycles of the idle-stream memory test; default 12) |
- *          --skip-setup | --out DIR
+ *          --skip-setup | --out DIR |
+ *          --baseline DIR (another checkout of this repository, npm install done: adds ours-node-base and
+ *          the ours-base client rows, run from DIR, interleaved with ours-node; the report shows ours / base)
  * Exits 0 when the harness worked, whatever the numbers; 1 when it could not measure at all.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
+import * as path from "node:path"
 import { spawnSync } from "node:child_process"
 import { h2load } from "./lib/h2load.ts"
 import { send } from "./lib/http.ts"
 import { measureMemory, type MemoryResult } from "./lib/memory.ts"
 import { BENCH, NODE, ROOT, cpuMicros, pinned, pinning, rssBytes, run, sleep, startProc } from "./lib/proc.ts"
 import { writeReport, type ClientRow, type Results, type Row, type Sample, type ServerStatus } from "./lib/report.ts"
-import { IMPLS, portFree, SPECS, startServer, stopServer, type Impl, type Running } from "./lib/servers.ts"
-import { setup } from "./lib/setup.ts"
+import { IMPLS, portFree, SPECS, startServer, stopServer, useBaseline, type Impl, type Running } from "./lib/servers.ts"
+import { setup, setupBaseline } from "./lib/setup.ts"
 import { summarize } from "./lib/stats.ts"
 import { buildRequest, comparisons, KIND_TITLE, MSGS_PER_CALL, validate, type Comparison } from "./lib/workloads.ts"
 
@@ -44,12 +47,17 @@ const config = {
     ...(quick ? { h1Conns: 200, h2Streams: 200, settleMs: 300 } : { h1Conns: 1000, h2Streams: 1000, settleMs: 700 }),
     cycles: Number(opt("memory-cycles") ?? (quick ? 2 : 12))
   },
-  only: opt("only"),
+  /** --only A,B: any of these substrings */
+  only: opt("only")?.split(","),
   impls: opt("impls")?.split(","),
+  baseline: opt("baseline") !== undefined ? path.resolve(opt("baseline")!) : undefined,
   outDir: opt("out") ?? (quick ? `${BENCH}/results/quick` : `${BENCH}/results`),
   reportPath: opt("out") !== undefined ? `${opt("out")}/RESULTS.md` : quick ? `${BENCH}/results/quick/RESULTS.md` : `${BENCH}/RESULTS.md`
 }
-const SELECTED: ReadonlyArray<Impl> = config.impls === undefined ? IMPLS : IMPLS.filter((i) => config.impls!.includes(i))
+const BASELINE = config.baseline !== undefined ? useBaseline(config.baseline) : undefined
+/** With --baseline, ours-node-base runs right after ours-node. */
+const ALL_IMPLS: ReadonlyArray<Impl> = BASELINE === undefined ? IMPLS : IMPLS.flatMap((i): Array<Impl> => (i === "ours-node" ? [i, "ours-node-base"] : [i]))
+const SELECTED: ReadonlyArray<Impl> = config.impls === undefined ? ALL_IMPLS : ALL_IMPLS.filter((i) => config.impls!.includes(i))
 const log = (s: string) => process.stderr.write(`[bench] ${s}\n`)
 const TMP = `${BENCH}/.tmp`
 
@@ -62,6 +70,14 @@ const concurrency = (c: Comparison) => {
 
 const main = async (): Promise<number> => {
   const started = Date.now()
+  if (config.impls?.includes("ours-node-base") && BASELINE === undefined) {
+    log("--impls ours-node-base needs --baseline DIR (another checkout of this repository with npm install done)")
+    return 1
+  }
+  if (BASELINE !== undefined && !fs.existsSync(BASELINE.dir)) {
+    log(`--baseline ${BASELINE.dir}: no such directory`)
+    return 1
+  }
   fs.mkdirSync(TMP, { recursive: true })
   fs.mkdirSync(config.outDir, { recursive: true })
   log(`${quick ? "quick" : "full"} run: ${config.reps} repetition(s), ${config.durationSec} s per measurement; pinning ${pinning.enabled ? "servers → core 0, load → core 1" : `off (cores ${pinning.cores}, taskset ${pinning.hasTaskset})`}`)
@@ -70,6 +86,7 @@ const main = async (): Promise<number> => {
   const commitAtStart = gitHead()
 
   const setupNotes = flag("skip-setup") ? [] : await setup()
+  if (BASELINE !== undefined) setupNotes.push(await setupBaseline(BASELINE.dir))
   const failedSteps = new Map(setupNotes.filter((n) => !n.ok).map((n) => [n.step, n.note]))
   if (failedSteps.has("h2load")) log("h2load is missing: the h2load workloads will be skipped")
 
@@ -109,7 +126,7 @@ const main = async (): Promise<number> => {
   const crashes: Array<{ impl: Impl; during: string; log: string; restarted: boolean }> = []
   try {
     // h2load and bidi comparisons ------------------------------------------------------
-    const all = comparisons(SPECS).map((c) => ({ ...c, impls: c.impls.filter((i) => SELECTED.includes(i)) })).filter((c) => c.impls.length > 0).filter((c) => (config.only !== undefined ? c.id.includes(config.only) : !quick || c.quick))
+    const all = comparisons(SPECS).map((c) => ({ ...c, impls: c.impls.filter((i) => SELECTED.includes(i)) })).filter((c) => c.impls.length > 0).filter((c) => (config.only !== undefined ? config.only.some((o) => c.id.includes(o)) : !quick || c.quick))
     const hasH2load = !failedSteps.has("h2load")
     for (const c of all) {
       log(`${c.id}: ${c.impls.join(", ")}`)
@@ -200,25 +217,44 @@ const main = async (): Promise<number> => {
     }
 
     // Client CPU -------------------------------------------------------------------------
-    const echo = config.only === undefined || "client".includes(config.only) ? await alive("raw-node", "client CPU") : undefined
+    // each client row belongs to an implementation (--impls); ours-base (--baseline) runs DIR's
+    // driver and client right after ours with the same protocol
+    const clients = ([
+      { client: "ours", protocol: "connect", http: "1.1", impl: "ours-node" },
+      { client: "ours-base", protocol: "connect", http: "1.1", impl: "ours-node-base" },
+      { client: "ours", protocol: "connect", http: "2", impl: "ours-node" },
+      { client: "ours-base", protocol: "connect", http: "2", impl: "ours-node-base" },
+      { client: "ours", protocol: "grpc", http: "2", impl: "ours-node" },
+      { client: "ours-base", protocol: "grpc", http: "2", impl: "ours-node-base" },
+      { client: "connect-node", protocol: "connect", http: "1.1", impl: "connect-node" },
+      { client: "connect-node", protocol: "connect", http: "2", impl: "connect-node" },
+      { client: "connect-node", protocol: "grpc", http: "2", impl: "connect-node" },
+      { client: "grpc-js", protocol: "grpc", http: "2", impl: "grpc-js" }
+    ] as const).filter((c) => SELECTED.includes(c.impl) && (c.client !== "ours-base" || !failedSteps.has("baseline")))
+    const clientsDue = clients.length > 0 && (config.only === undefined || config.only.some((o) => "client".includes(o)))
+    // the echo the clients call: the raw-node server, or one started for this section when --impls left it out
+    let ownEcho: Running | undefined
+    if (clientsDue && !SELECTED.includes("raw-node")) {
+      let p = 19090
+      while (!(await portFree(p))) p++
+      const r = await startServer(SPECS["raw-node"], p)
+      if (typeof r === "string") log(`client CPU: the raw node echo did not start: ${r}`)
+      else {
+        ownEcho = r
+        servers.set("raw-node", r) // stopped by cleanup() too
+      }
+    }
+    const echo = !clientsDue ? undefined : ownEcho ?? (await alive("raw-node", "client CPU"))
     if (echo !== undefined) {
-      const clients: Array<{ client: string; protocol: "connect" | "grpc"; http: "1.1" | "2" }> = [
-        { client: "ours", protocol: "connect", http: "1.1" },
-        { client: "ours", protocol: "connect", http: "2" },
-        { client: "ours", protocol: "grpc", http: "2" },
-        { client: "connect-node", protocol: "connect", http: "1.1" },
-        { client: "connect-node", protocol: "connect", http: "2" },
-        { client: "connect-node", protocol: "grpc", http: "2" },
-        { client: "grpc-js", protocol: "grpc", http: "2" }
-      ]
       log(`client CPU: ${clients.length} clients against the raw node echo`)
-      const crow = clients.map((c): ClientRow => ({ ...c, samples: [] }))
+      const crow = clients.map((c): ClientRow => ({ client: c.client, protocol: c.protocol, http: c.http, samples: [] }))
       for (let rep = 0; rep < config.reps; rep++) {
         for (const row of crow) {
+          const base = row.client === "ours-base" ? BASELINE : undefined
           const out = await run(pinned(1, [
-            NODE, "--disable-warning=ExperimentalWarning", `${BENCH}/driver/client.ts`, "--client", row.client, "--protocol", row.protocol,
-            "--http", row.http, "--url", echo.url, "--calls", String(config.clientCalls), "--warmup", String(config.clientWarmup)
-          ]), { timeoutMs: 300_000 })
+            base?.node ?? NODE, "--disable-warning=ExperimentalWarning", `${base?.bench ?? BENCH}/driver/client.ts`, "--client", base ? "ours" : row.client,
+            "--protocol", row.protocol, "--http", row.http, "--url", echo.url, "--calls", String(config.clientCalls), "--warmup", String(config.clientWarmup)
+          ]), { timeoutMs: 300_000, ...(base ? { cwd: base.dir } : {}) })
           const line = out.stdout.split("\n").find((l) => l.startsWith("{"))
           const res = line !== undefined ? (JSON.parse(line) as { ok: boolean; error?: string; cpuUsPerCall?: number; callsPerSec?: number }) : { ok: false, error: `driver exited ${out.code}: ${out.stderr.slice(-300)}` }
           row.samples.push(res.ok ? { rep, cpuUsPerCall: res.cpuUsPerCall!, callsPerSec: res.callsPerSec! } : { rep, error: res.error ?? "failed" })
@@ -235,9 +271,13 @@ const main = async (): Promise<number> => {
         clientRows.push(row)
       }
     }
+    if (ownEcho !== undefined) {
+      servers.delete("raw-node")
+      await stopServer(ownEcho)
+    }
 
     // Memory -----------------------------------------------------------------------------
-    if (config.only === undefined || "memory".includes(config.only)) {
+    if (config.only === undefined || config.only.some((o) => "memory".includes(o))) {
       for (const impl of SELECTED) {
         const r = await alive(impl, "memory")
         if (r === undefined) continue
@@ -269,7 +309,10 @@ const main = async (): Promise<number> => {
       loadavg: { before: loadBefore, after: loadavg() },
       h2load: { h1: "-c 32 (8 for 1000-message calls), -m 1", h2c: "-c 4 -m 8 (-c 2 -m 4 for 1000-message calls)", threads: 1 },
       bidi: `${config.bidiStreams} concurrent CumSum streams on one h2c session, 1000 round trips each`,
-      client: `${config.clientCalls} unary calls (after ${config.clientWarmup} warm-up), 16 in flight, against the raw node echo`
+      client: `${config.clientCalls} unary calls (after ${config.clientWarmup} warm-up), 16 in flight, against the raw node echo`,
+      ...(BASELINE !== undefined
+        ? { baseline: { dir: BASELINE.dir, commit: setupNotes.find((n) => n.step === "baseline")?.note ?? "?", node: `node ${spawnSync(BASELINE.node, ["--version"], { encoding: "utf8" }).stdout?.trim() ?? "?"}` } }
+        : {})
     },
     setup: setupNotes,
     servers: serverStatus,

@@ -98,7 +98,9 @@ export const ratios = (rows: ReadonlyArray<Row>): Array<Ratio> => {
       const o = group.find((r) => r.impl === ours)
       if (o === undefined || o.value === undefined) continue
       for (const p of group) {
-        if (p.impl === ours || p.impl.startsWith("ours-") || p.value === undefined) continue
+        // our other servers are not peers, except the baseline checkout of ours-node (--baseline)
+        const abPair = ours === "ours-node" && p.impl === "ours-node-base"
+        if (p.impl === ours || (p.impl.startsWith("ours-") && !abPair) || p.value === undefined) continue
         const throughput = ratioPerRep(perRep(o, (s) => s.value), perRep(p, (s) => s.value))
         const cpu = ratioPerRep(perRep(o, (s) => s.cpuUsPerCall), perRep(p, (s) => s.cpuUsPerCall))
         out.push({ id, ours, peer: p.impl, ...(throughput ? { throughput } : {}), ...(cpu ? { cpu } : {}) })
@@ -107,6 +109,58 @@ export const ratios = (rows: ReadonlyArray<Row>): Array<Ratio> => {
   }
   return out
 }
+
+/** ours-node / ours-node-base (`--baseline DIR`) of one workload row or one client row. */
+interface BaselineRatio {
+  readonly id: string
+  readonly unit: string
+  /** ours-node and ours-node-base medians (req/s, msgs/s or client calls/s). */
+  readonly value: { readonly ours?: number; readonly base?: number }
+  /** Server CPU µs per call (client rows: client CPU µs per call), medians. */
+  readonly cpuUsPerCall: { readonly ours?: number; readonly base?: number }
+  /** Throughput ours / base, per repetition (higher is better). */
+  readonly throughput?: Summary
+  /** CPU µs per call ours / base, per repetition (lower is better). */
+  readonly cpu?: Summary
+}
+
+const baselineRatios = (res: Results, rs: ReadonlyArray<Ratio>): { rows: Array<BaselineRatio>; clients: Array<BaselineRatio> } => {
+  const rows: Array<BaselineRatio> = []
+  for (const id of new Set(res.rows.map((r) => r.id))) {
+    const o = res.rows.find((r) => r.id === id && r.impl === "ours-node")
+    const b = res.rows.find((r) => r.id === id && r.impl === "ours-node-base")
+    if (o === undefined || b === undefined) continue
+    const r = rs.find((x) => x.id === id && x.ours === "ours-node" && x.peer === "ours-node-base")
+    rows.push({
+      id, unit: o.unit, value: opt({ ours: o.value?.median, base: b.value?.median }),
+      cpuUsPerCall: opt({ ours: o.cpuUsPerCall?.median, base: b.cpuUsPerCall?.median }),
+      ...(r?.throughput ? { throughput: r.throughput } : {}), ...(r?.cpu ? { cpu: r.cpu } : {})
+    })
+  }
+  const clients: Array<BaselineRatio> = []
+  const byRep = (c: ClientRow, f: (s: ClientRow["samples"][number]) => number | undefined) => {
+    const out: Array<number | undefined> = []
+    for (const s of c.samples) out[s.rep] = s.error === undefined ? f(s) : undefined
+    return out
+  }
+  for (const o of res.clients.filter((c) => c.client === "ours")) {
+    const b = res.clients.find((c) => c.client === "ours-base" && c.protocol === o.protocol && c.http === o.http)
+    if (b === undefined) continue
+    const throughput = ratioPerRep(byRep(o, (s) => s.callsPerSec), byRep(b, (s) => s.callsPerSec))
+    const cpu = ratioPerRep(byRep(o, (s) => s.cpuUsPerCall), byRep(b, (s) => s.cpuUsPerCall))
+    clients.push({
+      id: `client ${o.protocol} h${o.http}`, unit: "calls/s", value: opt({ ours: o.callsPerSec?.median, base: b.callsPerSec?.median }),
+      cpuUsPerCall: opt({ ours: o.cpuUsPerCall?.median, base: b.cpuUsPerCall?.median }),
+      ...(throughput ? { throughput } : {}), ...(cpu ? { cpu } : {})
+    })
+  }
+  return { rows, clients }
+}
+
+/** Drops the undefined fields (exactOptionalPropertyTypes). */
+const opt = (x: { ours: number | undefined; base: number | undefined }): { ours?: number; base?: number } => ({
+  ...(x.ours !== undefined ? { ours: x.ours } : {}), ...(x.base !== undefined ? { base: x.base } : {})
+})
 
 interface Target {
   readonly target: string
@@ -161,7 +215,7 @@ const range = (s: Summary | undefined) => (s === undefined ? "–" : s.n > 1 ? `
 const ratioText = (s: Summary | undefined) => (s === undefined ? "–" : s.n > 1 ? `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : `${s.median.toFixed(2)}×`)
 const label = (impl: Impl) => SPECS[impl].label
 
-const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Target>): string => {
+const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Target>, ab: ReturnType<typeof baselineRatios>): string => {
   const L: Array<string> = []
   const m = res.meta
   L.push(`# Benchmark results${m.quick ? " (--quick smoke run: 1 repetition, short durations — not for conclusions)" : ""}`)
@@ -179,7 +233,22 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   L.push(`| bidi driver | ${String(m["bidi"])} (bench/driver/bidi.ts, raw node:http2) |`)
   L.push(`| client driver | ${String(m["client"])} (bench/driver/client.ts) |`)
   for (const [k, v] of Object.entries(m.versions)) L.push(`| ${k} | ${v} |`)
+  const base = m["baseline"] as { dir: string; commit: string; node: string } | undefined
+  if (base !== undefined) L.push(`| baseline (--baseline) | \`${base.commit}\` in ${base.dir} (${base.node}): ours-node-base and the ours-base client rows |`)
   L.push("")
+  if (ab.rows.length > 0 || ab.clients.length > 0) {
+    L.push("## Baseline A/B: ours-node / ours-node-base")
+    L.push("")
+    L.push("The working tree (ours-node, client ours) against the `--baseline` checkout (ours-node-base, client ours-base), measured in the same interleaved rounds. Ratios are ours / base per repetition, median (min–max): throughput above 1 and CPU below 1 mean the working tree is faster.")
+    L.push("")
+    L.push("| row | ours | base | throughput ours / base | CPU µs per call ours | CPU µs per call base | CPU ours / base |")
+    L.push("|---|---|---|---|---|---|---|")
+    for (const x of [...ab.rows, ...ab.clients]) {
+      L.push(`| ${x.id} | ${fmt(x.value.ours)} ${x.unit} | ${fmt(x.value.base)} ${x.unit} | ${ratioText(x.throughput)} | ${fmt(x.cpuUsPerCall.ours)} | ${fmt(x.cpuUsPerCall.base)} | ${ratioText(x.cpu)} |`)
+    }
+    if (ab.clients.length > 0) L.push("\nClient rows: client CPU µs per call (the driver's process.cpuUsage()) and calls/s against the raw node echo; server rows: server CPU µs per call.")
+    L.push("")
+  }
   L.push("## Targets of the issue")
   L.push("")
   L.push("Ratios are computed per repetition (ours / peer in the same round of the interleaving); the median is shown with min–max.")
@@ -261,7 +330,7 @@ const chart = (res: Results): string => {
   ]
   const panels = main.map((id) => res.rows.filter((r) => r.id === id && r.value !== undefined)).filter((g) => g.length > 0)
   const colors: Record<Impl, string> = {
-    "ours-node": "#2563eb", "ours-bun": "#60a5fa", "connect-node": "#f59e0b", "grpc-js": "#10b981", "connect-go": "#06b6d4",
+    "ours-node": "#2563eb", "ours-node-base": "#93c5fd", "ours-bun": "#60a5fa", "connect-node": "#f59e0b", "grpc-js": "#10b981", "connect-go": "#06b6d4",
     "connect-python": "#a855f7", "raw-node": "#9ca3af", "raw-bun": "#d1d5db"
   }
   const W = 900
@@ -313,6 +382,7 @@ const loadNote = (before: string): string =>
 export const writeReport = (res: Results, out: { jsonPath: string; svgPath: string; mdPath: string }): void => {
   const rs = ratios(res.rows)
   const ts = targets(res, rs)
+  const ab = baselineRatios(res, rs)
   // one row per workload × protocol × transport × implementation
   const rows = res.rows.map((r) => ({
     id: r.id, workload: r.workload, protocol: r.protocol, codec: r.codec, compression: r.compression, transport: r.transport,
@@ -321,7 +391,7 @@ export const writeReport = (res: Results, out: { jsonPath: string; svgPath: stri
     p99Us: r.p99Us?.median ?? null, rssBytes: r.rssBytes?.median ?? null, note: r.note ?? null, samples: r.samples
   }))
   for (const p of [out.jsonPath, out.svgPath, out.mdPath]) fs.mkdirSync(path.dirname(p), { recursive: true })
-  fs.writeFileSync(out.jsonPath, JSON.stringify({ meta: res.meta, targets: ts, setup: res.setup, servers: res.servers, rows, ratios: rs, clients: res.clients, memory: res.memory, crashes: res.crashes }, replacer, 2) + "\n")
+  fs.writeFileSync(out.jsonPath, JSON.stringify({ meta: res.meta, targets: ts, setup: res.setup, servers: res.servers, rows, ratios: rs, ...(ab.rows.length > 0 || ab.clients.length > 0 ? { baseline: ab } : {}), clients: res.clients, memory: res.memory, crashes: res.crashes }, replacer, 2) + "\n")
   fs.writeFileSync(out.svgPath, chart(res))
-  fs.writeFileSync(out.mdPath, markdown(res, rs, ts))
+  fs.writeFileSync(out.mdPath, markdown(res, rs, ts, ab))
 }

@@ -1,9 +1,11 @@
 /** The servers under test: how to start each one (pinned to core 0) and what it speaks. */
+import * as fs from "node:fs"
 import * as net from "node:net"
 import { BENCH, BUN, NODE, pinned, sleep, SOURCE_CONDITION, startProc, type Proc } from "./proc.ts"
 
 export type Impl =
   | "ours-node"
+  | "ours-node-base"
   | "ours-bun"
   | "connect-node"
   | "grpc-js"
@@ -12,6 +14,7 @@ export type Impl =
   | "raw-node"
   | "raw-bun"
 
+/** The default implementations (ours-node-base only runs with `--baseline DIR`, see useBaseline). */
 export const IMPLS: ReadonlyArray<Impl> = [
   "ours-node", "ours-bun", "connect-node", "grpc-js", "connect-go", "connect-python", "raw-node", "raw-bun"
 ]
@@ -27,6 +30,8 @@ export interface ServerSpec {
   readonly admin: boolean
   readonly argv: (port: number) => Array<string>
   readonly env?: Record<string, string>
+  /** Working directory (default: the repository root). */
+  readonly cwd?: string | undefined
   /** Set by setup when the peer could not be brought up. */
   readonly requires?: string
 }
@@ -34,8 +39,40 @@ export interface ServerSpec {
 const ts = (file: string) => (port: number) => [NODE, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", `${BENCH}/servers/${file}`, "--port", String(port)]
 const bunTs = (file: string) => (port: number) => [BUN, SOURCE_CONDITION, `${BENCH}/servers/${file}`, "--port", String(port)]
 
+/**
+ * A baseline checkout (`--baseline DIR`: another worktree of this repository with its own
+ * `npm install`): ours-node-base runs DIR/bench/servers/ours-node.ts with DIR's node binary,
+ * sources and node_modules, and the client driver of the `ours-base` client rows is DIR's.
+ */
+export interface Baseline {
+  readonly dir: string
+  readonly bench: string
+  readonly node: string
+}
+
+let baseline: Baseline | undefined
+
+export const useBaseline = (dir: string): Baseline => {
+  const node = fs.existsSync(`${dir}/node_modules/.bin/node`) ? `${dir}/node_modules/.bin/node` : NODE
+  baseline = { dir, bench: `${dir}/bench`, node }
+  return baseline
+}
+
+export const getBaseline = (): Baseline | undefined => baseline
+
 export const SPECS: Record<Impl, ServerSpec> = {
   "ours-node": { impl: "ours-node", label: "ours (Node)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("ours-node.ts") },
+  "ours-node-base": {
+    impl: "ours-node-base", label: "ours (Node, baseline)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true,
+    argv: (port) => {
+      if (baseline === undefined) throw new Error("ours-node-base needs --baseline DIR")
+      return [baseline.node, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", `${baseline.bench}/servers/ours-node.ts`, "--port", String(port)]
+    },
+    get cwd() {
+      return baseline?.dir
+    },
+    requires: "baseline"
+  },
   "ours-bun": { impl: "ours-bun", label: "ours (Bun)", h1: true, h2c: false, protocols: ["connect", "grpc-web"], admin: true, argv: bunTs("ours-bun.ts") },
   "connect-node": { impl: "connect-node", label: "connect-node", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("connect-node.ts") },
   "grpc-js": { impl: "grpc-js", label: "grpc-js", h1: false, h2c: true, protocols: ["grpc"], admin: true, argv: ts("grpc-js.ts") },
@@ -78,7 +115,7 @@ export const portFree = (port: number): Promise<boolean> =>
 
 /** Starts a server pinned to core 0 and waits until its port accepts connections. */
 export const startServer = async (spec: ServerSpec, port: number): Promise<Running | string> => {
-  const proc = startProc(pinned(0, spec.argv(port)), { ...process.env, BENCH_ADMIN: "1", ...spec.env })
+  const proc = startProc(pinned(0, spec.argv(port)), { ...process.env, BENCH_ADMIN: "1", ...spec.env }, spec.cwd)
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
     if (proc.exited) return `exited at start: ${proc.log.slice(-5).join(" | ")}`

@@ -93,3 +93,30 @@ export const setup = async (): Promise<Array<SetupNote>> => {
 
   return notes
 }
+
+/**
+ * Checks a `--baseline DIR` checkout (another worktree of this repository with its own
+ * `npm install`) and generates DIR/bench/gen with DIR's own buf and plugins when it is missing,
+ * as the "codegen (TypeScript)" step does for the working tree. Runs even with --skip-setup.
+ */
+export const setupBaseline = async (dir: string): Promise<SetupNote> => {
+  const notes: Array<SetupNote> = []
+  await step(notes, "baseline", async () => {
+    for (const f of ["bench/servers/ours-node.ts", "bench/driver/client.ts", "bench/buf.gen.yaml", "node_modules/@connect-effect/core"]) {
+      if (!fs.existsSync(`${dir}/${f}`)) throw new Error(`${dir}/${f} is missing: --baseline wants a checkout of this repository with npm install done`)
+    }
+    let gen = "its bench/gen as checked out"
+    if (!fs.existsSync(`${dir}/bench/gen/bench/v1/ping_connect.ts`)) {
+      const buf = fs.existsSync(`${dir}/node_modules/.bin/buf`) ? `${dir}/node_modules/.bin/buf` : BUF
+      // the plugins are `#!/usr/bin/env node` scripts: DIR's node first on PATH, as npm run does for the working tree
+      await must([buf, "generate"], `${dir}/bench`, 600_000, { ...process.env, PATH: `${dir}/node_modules/.bin:${process.env["PATH"] ?? ""}` })
+      gen = "bench/gen generated with its own buf generate"
+    }
+    const head = await run(["git", "-C", dir, "rev-parse", "HEAD"])
+    // npm install rewrites package-lock.json in an older checkout: that alone is not a change
+    const dirty = await run(["git", "-C", dir, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!package-lock.json"])
+    const commit = head.code === 0 ? `${head.stdout.trim()}${dirty.stdout.trim() ? " (with uncommitted changes)" : ""}` : "unknown commit"
+    return `${commit}; ${gen}`
+  })
+  return notes[0]!
+}

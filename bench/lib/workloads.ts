@@ -246,7 +246,8 @@ const speaks = (impls: ReadonlyArray<Impl>, protocol: Protocol, transport: Trans
 export const comparisons = (
   table: Record<Impl, { h1: boolean; h2c: boolean; protocols: ReadonlyArray<Protocol> }>
 ): Array<Comparison> => {
-  const all: Array<Impl> = ["ours-node", "ours-bun", "connect-node", "grpc-js", "connect-go", "connect-python", "raw-node", "raw-bun"]
+  // ours-node-base (--baseline) right after ours-node: the A/B pair runs back to back in every round
+  const all: Array<Impl> = ["ours-node", "ours-node-base", "ours-bun", "connect-node", "grpc-js", "connect-go", "connect-python", "raw-node", "raw-bun"]
   const noRaw = all.filter((i) => !i.startsWith("raw-"))
   const out: Array<Comparison> = []
   const add = (
