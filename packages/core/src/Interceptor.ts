@@ -1,6 +1,7 @@
 /**
  * Interceptors: Effect middleware around RPCs, on the server and on the client.
  *
+ * `Interceptor.serverCall` builds server interceptors that see messages (they wrap the handlers).
  * A client interceptor sees a whole call: the request message (or stream of messages) and the
  * response message (or stream, with its end and trailers); see {@link ClientInterceptor}.
  *
@@ -20,12 +21,38 @@ import type * as Stream from "effect/Stream"
 
 /**
  * A server interceptor that provides `Provides` to handlers, may fail with `E`, and needs `R`.
+ *
+ * `intercept` wraps the effect that runs a call (reading the request, the handler, writing the
+ * response; for streaming responses the whole response stream). `unary` and `stream` wrap the
+ * handler itself and see its messages: `unary` the request message and the response message,
+ * `stream` the request stream and the response stream (a stream of one request for server
+ * streaming, of one response for client streaming). The message-level sides run inside every
+ * interceptor's `intercept`, so they see the services those provide. Any side may be left out.
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface ServerInterceptor<in out Provides = never, out E extends ConnectError = ConnectError, out R = never> {
-  readonly intercept: <A, E1, R1>(
-    next: Effect.Effect<A, E1, R1>,
-    call: HandlerContext
-  ) => Effect.Effect<A, E1 | E, Exclude<R1, Provides> | R>
+  readonly intercept?:
+    | (<A, E1, R1>(
+      next: Effect.Effect<A, E1, R1>,
+      call: HandlerContext
+    ) => Effect.Effect<A, E1 | E, Exclude<R1, Provides> | R>)
+    | undefined
+  readonly unary?:
+    | ((
+      next: (request: unknown) => Effect.Effect<unknown, ConnectError>,
+      request: unknown,
+      call: HandlerContext
+    ) => Effect.Effect<unknown, ConnectError | E, R>)
+    | undefined
+  readonly stream?:
+    | ((
+      next: (requests: Stream.Stream<unknown, ConnectError>) => Stream.Stream<unknown, ConnectError>,
+      requests: Stream.Stream<unknown, ConnectError>,
+      call: HandlerContext
+    ) => Stream.Stream<unknown, ConnectError | E, R>)
+    | undefined
 }
 
 /**
@@ -42,6 +69,9 @@ export const server = <R = never>(
  * Builds a server interceptor that computes a service from the call (for example the
  * authenticated user from the `authorization` header) and provides it to the handler.
  * Failing `make` fails the call without running the handler.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
 export const provideService = <I, S, E extends ConnectError, R>(
   tag: Context.Key<I, S>,
@@ -50,6 +80,33 @@ export const provideService = <I, S, E extends ConnectError, R>(
   intercept: (next, call) =>
     Effect.flatMap(make(call), (service) => Effect.provideService(next, tag, service)) as any
 })
+
+/**
+ * Builds a server interceptor that sees messages: `unary` wraps the handler of every unary
+ * method (read, validate or replace the request message; read or replace the response message;
+ * fail the call), `stream` the handler of every streaming method (map, filter or watch the
+ * request stream and the response stream).
+ *
+ * @example
+ * ```ts
+ * // rejects empty requests before any handler runs, on every unary method
+ * const nonEmpty = Interceptor.serverCall({
+ *   unary: (next, request, call) =>
+ *     toBinary(call.method.input, request as Message).length === 0
+ *       ? Effect.fail(ConnectError.make("invalid_argument", "empty request"))
+ *       : next(request)
+ * })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const serverCall = <E extends ConnectError = ConnectError, R = never>(
+  interceptor: {
+    readonly unary?: ServerInterceptor<never, E, R>["unary"]
+    readonly stream?: ServerInterceptor<never, E, R>["stream"]
+  }
+): ServerInterceptor<never, E, R> => interceptor
 
 /**
  * What a client interceptor sees of an outgoing call before it is sent.

@@ -20,7 +20,7 @@ import type { ServerInterceptor } from "./Interceptor.ts"
 import type { Handlers } from "./Rpc.ts"
 import * as Protocol from "./protocol/protocols.ts"
 import type { AnyHandler, Route, ServerConfig } from "./protocol/server.ts"
-import { requestHeader } from "./protocol/server.ts"
+import { requestHeader, wrapHandler } from "./protocol/server.ts"
 
 /**
  * A set of routes whose handlers require `R`.
@@ -166,7 +166,13 @@ export const intercept: {
   ): Router<Exclude<R, P> | RI>
 } = dual(2, (self: Router<any>, interceptor: ServerInterceptor<any, any, any>): Router<any> => {
   const routes = new Map<string, Route>()
-  for (const [k, v] of self.routes) routes.set(k, { ...v, interceptors: [interceptor, ...v.interceptors] })
+  for (const [k, v] of self.routes) {
+    routes.set(k, {
+      ...v,
+      handler: v.handler === undefined ? undefined : wrapHandler(v.method, v.handler, interceptor),
+      interceptors: interceptor.intercept === undefined ? v.interceptors : [interceptor, ...v.interceptors]
+    })
+  }
   return make(routes)
 })
 

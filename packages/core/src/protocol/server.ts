@@ -1,6 +1,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
@@ -13,7 +14,11 @@ import { isProtocolHeader } from "../internal/headers.ts"
 /** A handler of any kind, untyped (the router checks kinds when routes are built). */
 export type AnyHandler = (input: any, context: HandlerContext) => any
 
-/** One method route: descriptor, handler (undefined → unimplemented), interceptors outermost first. */
+/**
+ * One method route: descriptor, handler (undefined → unimplemented; already wrapped in the
+ * message-level sides of its interceptors), and the interceptors with an `intercept` side,
+ * outermost first.
+ */
 export interface Route {
   readonly service: DescService
   readonly method: DescMethod
@@ -115,7 +120,7 @@ export const around = <A>(
   work: Effect.Effect<A, ConnectError.ConnectError, any>
 ): Effect.Effect<A, ConnectError.ConnectError, any> => {
   let eff: Effect.Effect<A, ConnectError.ConnectError, any> = Effect.provideService(work, CurrentCall, ctx)
-  for (let i = route.interceptors.length - 1; i >= 0; i--) eff = route.interceptors[i]!.intercept(eff, ctx)
+  for (let i = route.interceptors.length - 1; i >= 0; i--) eff = route.interceptors[i]!.intercept!(eff, ctx)
   if (timeoutMs !== undefined) {
     eff = Effect.timeoutOrElse(eff, {
       duration: timeoutMs,
@@ -134,3 +139,44 @@ export const addUserHeaders = (target: Headers, source: Headers | undefined) =>
   source?.forEach((value, key) => {
     if (!isProtocolHeader(key)) target.append(key, value)
   })
+
+/**
+ * The one message a stream must carry where an interceptor's `stream` side stands in for a single
+ * message: the request of a server-streaming handler, the response of a client-streaming one.
+ */
+const exactlyOne = <A>(stream: Stream.Stream<A, ConnectError.ConnectError>, what: string): Effect.Effect<A, ConnectError.ConnectError> =>
+  Effect.flatMap(Stream.runCollect(Stream.take(stream, 2)), (all) =>
+    all.length === 1
+      ? Effect.succeed(all[0]!)
+      : Effect.fail(ConnectError.make("internal", `an interceptor left ${all.length === 0 ? "no" : "more than one"} ${what}`)))
+
+/**
+ * Wraps a handler in the message-level sides (`unary`, `stream`) of an interceptor; the handler
+ * is returned as it is when the interceptor has none for its kind.
+ */
+export const wrapHandler = (
+  method: DescMethod,
+  handler: AnyHandler,
+  interceptor: ServerInterceptor<any, any, any>
+): AnyHandler => {
+  const { stream, unary } = interceptor
+  switch (method.methodKind) {
+    case "unary":
+      return unary === undefined ? handler : (request, ctx) => unary((r) => handler(r, ctx), request, ctx)
+    case "server_streaming":
+      return stream === undefined ? handler : (request, ctx) =>
+        stream(
+          (requests) => Stream.unwrap(Effect.map(exactlyOne(requests, "request message"), (r) => handler(r, ctx))),
+          Stream.succeed(request),
+          ctx
+        )
+    case "client_streaming":
+      return stream === undefined ? handler : (requests, ctx) =>
+        exactlyOne(
+          stream((rs) => Stream.fromEffect(handler(rs, ctx)), requests, ctx) as Stream.Stream<unknown, ConnectError.ConnectError>,
+          "response message"
+        )
+    case "bidi_streaming":
+      return stream === undefined ? handler : (requests, ctx) => stream((rs) => handler(rs, ctx), requests, ctx)
+  }
+}
