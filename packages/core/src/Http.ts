@@ -140,7 +140,7 @@ export interface ResponseState {
  * sends a `200` head with no headers first; an `end` without a head sends a `200` response
  * (`sink.endWithoutHead`); nothing is sent after the end or once `state.closed`. Pass `state`
  * to read it (whether the head was sent, whether the response ended) or to close the exchange.
- * It allocates the writer once (an object and three functions), nothing per call.
+ * The writer is one object whose methods are shared by every response (no closures).
  *
  * @example
  * ```ts
@@ -159,33 +159,46 @@ export interface ResponseState {
  * @category constructors
  * @since 0.1.0
  */
-export const responseWriter = (
-  sink: ResponseSink,
-  state: ResponseState = { headSent: false, ended: false, closed: false }
-): ResponseWriter => {
-  const head = (status: number, headers: Headers, body?: Uint8Array): void => {
+export const responseWriter = (sink: ResponseSink, state?: ResponseState): ResponseWriter =>
+  new StatefulWriter(sink, state)
+
+/** The writer of {@link responseWriter}: its methods live on the prototype (no closures per response). */
+class StatefulWriter implements ResponseWriter, ResponseState {
+  readonly trailers: boolean | undefined
+  readonly sink: ResponseSink
+  /** The adapter's state, or this writer itself when the adapter keeps none. */
+  readonly state: ResponseState
+  headSent = false
+  ended = false
+  readonly closed = false
+  constructor(sink: ResponseSink, state: ResponseState | undefined) {
+    this.trailers = sink.trailers
+    this.sink = sink
+    this.state = state ?? this
+  }
+  head(status: number, headers: Headers, body?: Uint8Array): void {
+    const state = this.state
     if (state.headSent || state.closed) return
     state.headSent = true
     if (body !== undefined) state.ended = true
-    sink.head(status, headers, body)
+    this.sink.head(status, headers, body)
   }
-  return {
-    trailers: sink.trailers,
-    head,
-    write: (chunk) => {
-      if (state.ended || state.closed) return Effect.void
-      if (!state.headSent) head(200, new Headers())
-      return sink.write(chunk)
-    },
-    end: (trailers) => {
-      if (state.ended || state.closed) return
-      state.ended = true
-      if (state.headSent) return sink.end(trailers)
-      state.headSent = true
-      if (sink.endWithoutHead !== undefined) return sink.endWithoutHead(trailers)
-      sink.head(200, new Headers())
-      sink.end(trailers)
-    }
+  write(chunk: Uint8Array): Effect.Effect<void> {
+    const state = this.state
+    if (state.ended || state.closed) return Effect.void
+    if (!state.headSent) this.head(200, new Headers())
+    return this.sink.write(chunk)
+  }
+  end(trailers?: Headers): void {
+    const state = this.state
+    if (state.ended || state.closed) return
+    state.ended = true
+    const sink = this.sink
+    if (state.headSent) return sink.end(trailers)
+    state.headSent = true
+    if (sink.endWithoutHead !== undefined) return sink.endWithoutHead(trailers)
+    sink.head(200, new Headers())
+    sink.end(trailers)
   }
 }
 

@@ -1,3 +1,7 @@
+/**
+ * Header helpers of the protocols: appending header sets, and telling protocol headers from user
+ * headers (which interceptors and handlers set, and which errors carry as metadata).
+ */
 /** Appends every value of `source` to `target`. */
 export const appendAll = (target: Headers, source: Headers | undefined): void => {
   if (source === undefined) return

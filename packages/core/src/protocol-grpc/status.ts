@@ -1,3 +1,7 @@
+/**
+ * `google.rpc.Status` (code, message, details), the binary form of `grpc-status-details-bin`,
+ * encoded and decoded by hand (no generated code in core for it).
+ */
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire"
 import type { ErrorDetail } from "../ConnectError.ts"
 

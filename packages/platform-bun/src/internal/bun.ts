@@ -1,3 +1,6 @@
+/**
+ * The slice of Bun's global API the package uses, typed here.
+ */
 /** The slice of Bun's global API this package uses (typed here so the repo needs no Bun type package). */
 export interface BunServer {
   readonly port: number

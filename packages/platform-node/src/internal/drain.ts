@@ -1,3 +1,6 @@
+/**
+ * Backpressure of Node writables as an Effect.
+ */
 import * as Effect from "effect/Effect"
 
 /** Completes when a Node writable can take more data again ('drain') or is gone ('close'). */
