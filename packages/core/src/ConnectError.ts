@@ -6,7 +6,7 @@
 import * as Schema from "effect/Schema"
 import * as Code from "./Code.ts"
 import type { HeadersInput } from "./internal/headersInput.ts"
-import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
+import type { DescMessage, Message, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 
 /**
@@ -49,7 +49,8 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
 }
 
 /**
- * Creates a `ConnectError` (metadata and details optional).
+ * Creates a `ConnectError` (metadata, details and cause optional). The `cause` is the standard
+ * `Error.cause` (the underlying error, for logs): it is not a schema field and never crosses the wire.
  *
  * @category constructors
  * @since 0.1.0
@@ -57,14 +58,24 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
 export const make = (
   code: Code.Code,
   message: string,
-  options?: { readonly metadata?: HeadersInput | undefined; readonly details?: ReadonlyArray<ErrorDetail> | undefined }
-): ConnectError =>
-  new ConnectError({
+  options?: {
+    readonly metadata?: HeadersInput | undefined
+    readonly details?: ReadonlyArray<ErrorDetail> | undefined
+    readonly cause?: unknown
+  }
+): ConnectError => {
+  const error = new ConnectError({
     code,
     message,
     ...(options?.metadata !== undefined ? { metadata: new Headers(options.metadata) } : {}),
     ...(options?.details !== undefined && options.details.length > 0 ? { details: options.details } : {})
   })
+  return options?.cause !== undefined ? setCause(error, options.cause) : error
+}
+
+/** Sets `error.cause` the way `new Error(message, { cause })` does: own, writable, not enumerable. */
+const setCause = (error: ConnectError, cause: unknown): ConnectError =>
+  Object.defineProperty(error, "cause", { value: cause, writable: true, configurable: true, enumerable: false })
 
 /**
  * True for a `ConnectError`.
@@ -77,15 +88,15 @@ export const isConnectError = (u: unknown): u is ConnectError =>
 
 /**
  * Turns anything thrown or failed into a `ConnectError`: a `ConnectError` passes through,
- * anything else becomes `code` (default `unknown`) with its message.
+ * anything else becomes `code` (default `unknown`) with its message, and is kept as the
+ * `cause` of the new error (for logs; never sent).
  *
  * @category constructors
  * @since 0.1.0
  */
 export const from = (u: unknown, code: Code.Code = "unknown"): ConnectError => {
   if (isConnectError(u)) return u
-  if (u instanceof Error) return make(code, u.message)
-  return make(code, String(u))
+  return setCause(make(code, u instanceof Error ? u.message : String(u)), u)
 }
 
 /**
@@ -100,20 +111,24 @@ export const detail = <Desc extends DescMessage>(schema: Desc, message: MessageI
 })
 
 /**
- * Finds the details of one message type in an error, decoded. Details of other types,
- * and ones that fail to decode, are skipped.
+ * Decodes the details of an error. With a message schema: the details of that type. With a
+ * registry: every detail whose type the registry knows, in order, each as its own message type
+ * (check `$typeName` to tell them apart). Details of other types, and ones that fail to
+ * decode, are skipped.
  *
  * @category getters
  * @since 0.1.0
  */
-export const findDetails = <Desc extends DescMessage>(
-  error: ConnectError,
-  schema: Desc,
-  _registry?: Registry
-): Array<MessageShape<Desc>> => {
-  const out: Array<MessageShape<Desc>> = []
+export const findDetails: {
+  <Desc extends DescMessage>(error: ConnectError, schema: Desc): Array<MessageShape<Desc>>
+  (error: ConnectError, registry: Registry): Array<Message>
+} = (error: ConnectError, schemaOrRegistry: DescMessage | Registry): Array<any> => {
+  const out: Array<Message> = []
   for (const d of error.details ?? []) {
-    if (d.type !== schema.typeName) continue
+    const schema = schemaOrRegistry.kind === "message"
+      ? (d.type === schemaOrRegistry.typeName ? schemaOrRegistry : undefined)
+      : schemaOrRegistry.getMessage(d.type)
+    if (schema === undefined) continue
     try {
       out.push(fromBinary(schema, d.value))
     } catch {
@@ -138,6 +153,7 @@ export const withMetadata = (error: ConnectError, metadata: Headers): ConnectErr
     metadata: merged,
     ...(error.details !== undefined ? { details: error.details } : {})
   })
+  if (Object.hasOwn(error, "cause")) setCause(copy, error.cause)
   return notSentErrors.has(error) ? notSent(copy) : copy
 }
 

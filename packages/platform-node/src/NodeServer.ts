@@ -121,7 +121,11 @@ export interface Options {
   readonly http2Settings?: http2.Settings | undefined
   /** Per-session memory limit of the HTTP/2 server in MB (Node's default is 10). */
   readonly http2MaxSessionMemory?: number | undefined
-  /** Called with the cause when a handler dies; defaults to `console.error`. */
+  /**
+   * Called with the cause when a handler dies (the exchange is then answered 500, or reset once
+   * the response started). Defaults to `Effect.logError` with the loggers, log level and
+   * annotations of the context the server was started in (the layer's).
+   */
   readonly onDefect?: ((cause: Cause.Cause<unknown>) => void) | undefined
 }
 
@@ -162,6 +166,10 @@ export class NodeServer extends Context.Service<NodeServer, Info>()("@connect-ef
 const formatUrl = (scheme: string, host: string, port: number): string =>
   host.includes(":") ? `${scheme}://[${host}]:${port}` : `${scheme}://${host}:${port}`
 
+/** The default `onDefect`: logs the cause at error level with Effect's logger. */
+const logDefect = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Effect.logError("[connect-effect] handler defect", cause)
+
 /** {@link TlsOptions} as the certificate settings of `tls.createServer`. */
 const tlsServerOptions = (options: TlsOptions): tls.TlsOptions => ({
   cert: options.cert,
@@ -194,7 +202,7 @@ export const make = <R>(
       inflight: 0,
       fibers: new Set(),
       runFork: Effect.runForkWith(context) as unknown as Exchange.State["runFork"],
-      onDefect: options.onDefect ?? ((cause) => console.error("[connect-effect] handler defect", Cause.pretty(cause))),
+      onDefect: options.onDefect ?? ((cause) => Effect.runSyncWith(context)(logDefect(cause))),
       onIdle: undefined,
       killed: false,
       requestTimeouts: RequestTimeouts.make(options.requestTimeoutMs ?? 300_000),

@@ -1,11 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as net from "node:net"
 import * as http2 from "node:http2"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
@@ -210,6 +212,26 @@ describe("NodeServer + NodeHttpClient", () => {
           const again = yield* post(`${server.url}/die`, enc.encode("x"))
           expect(again.status).toBe(500)
         }).pipe(Effect.provide(transport)))
+
+      it.live("without onDefect, a dying handler is logged with the Effect logger of the server's context", () => {
+        const logged: Array<{ level: string; message: unknown; defect: unknown }> = []
+        const logger = Logger.make((options) => {
+          const defect = Cause.findDefect(options.cause)
+          logged.push({ level: options.logLevel, message: options.message, defect: defect._tag === "Success" ? defect.success : undefined })
+        })
+        return Effect.gen(function*() {
+          const server = yield* NodeServer.make((req, w) => req.url === "/die" ? Effect.die(new Error("boom")) : echo(req, w))
+          const res = yield* post(`${server.url}/die`, enc.encode("x"))
+          expect(res.status).toBe(500)
+          expect(logged).toHaveLength(1)
+          expect(logged[0]!.level).toBe("Error")
+          expect(logged[0]!.message).toEqual(["[connect-effect] handler defect"])
+          expect((logged[0]!.defect as Error).message).toBe("boom")
+          const ok = yield* post(`${server.url}/unary`, enc.encode("x"))
+          expect(ok.status).toBe(200)
+          expect(logged).toHaveLength(1)
+        }).pipe(Effect.provide(Layer.merge(transport, Logger.layer([logger]))))
+      })
 
       it.live("a dying handler after the headers resets the exchange", () =>
         Effect.gen(function*() {

@@ -175,7 +175,7 @@ const serveUnary = (
     )
   })
   return Effect.catchCause(program, (cause) =>
-    Effect.sync(() => writeUnaryError(writer, Server.errorFromCause(cause), ctx, config)))
+    Server.sendFailure(cause, method, (error) => Effect.sync(() => writeUnaryError(writer, error, ctx, config))))
 }
 
 /** Serves a streaming-protocol Connect call (any method kind may use it except unary). */

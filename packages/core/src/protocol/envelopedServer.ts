@@ -101,7 +101,7 @@ export const serveEnveloped = (
   return Server.around(route, ctx, call.timeoutMs, work).pipe(
     Effect.matchCauseEffect({
       onSuccess: () => call.finish(undefined, ctx, headersSent),
-      onFailure: (cause) => call.finish(Server.errorFromCause(cause), ctx, headersSent)
+      onFailure: (cause) => Server.sendFailure(cause, method, (error) => call.finish(error, ctx, headersSent))
     })
   )
 }

@@ -110,6 +110,26 @@ export const errorFromCause = (cause: Cause.Cause<unknown>): ConnectError.Connec
 }
 
 /**
+ * Sends the ConnectError of a failed call ({@link errorFromCause}), logging the cause first with
+ * Effect's logger when it holds a defect (typed failures and interruptions are not logged:
+ * they are the client's business). What is sent does not change.
+ */
+export const sendFailure = <R>(
+  cause: Cause.Cause<unknown>,
+  method: DescMethod,
+  send: (error: ConnectError.ConnectError) => Effect.Effect<void, never, R>
+): Effect.Effect<void, never, R> => {
+  const error = errorFromCause(cause)
+  if (!Cause.hasDies(cause)) return send(error)
+  return Effect.andThen(
+    Effect.logError("handler defect, answered internal", cause).pipe(
+      Effect.annotateLogs({ "rpc.service": method.parent.typeName, "rpc.method": method.name })
+    ),
+    send(error)
+  )
+}
+
+/**
  * Applies interceptors (outermost first), provides the current call, and enforces the
  * deadline by interrupting the work (→ `deadline_exceeded`).
  */

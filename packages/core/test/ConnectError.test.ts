@@ -1,0 +1,74 @@
+import { describe, expect, it } from "@effect/vitest"
+import { createRegistry, isMessage } from "@bufbuild/protobuf"
+import { DurationSchema, Int32ValueSchema, StringValueSchema } from "@bufbuild/protobuf/wkt"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as ConnectError from "../src/ConnectError.ts"
+import { errorToJson } from "../src/protocol-connect/wire.ts"
+
+describe("ConnectError", () => {
+  describe("from", () => {
+    it("keeps the original error as the standard cause", () => {
+      const original = new Error("x")
+      const error = ConnectError.from(original, "internal")
+      expect(error.code).toBe("internal")
+      expect(error.message).toBe("x")
+      expect(error.cause).toBe(original)
+      // as `new Error(message, { cause })`: own and not enumerable
+      expect(Object.keys(error)).not.toContain("cause")
+      expect(ConnectError.from("plain", "unknown").cause).toBe("plain")
+    })
+
+    it("passes a ConnectError through unchanged", () => {
+      const error = ConnectError.make("not_found", "nope")
+      expect(ConnectError.from(error, "internal")).toBe(error)
+      expect(Object.hasOwn(error, "cause")).toBe(false)
+    })
+
+    it("a cause never reaches the wire or the schema encoding, and survives withMetadata", () => {
+      const error = ConnectError.from(new Error("secret stack"), "internal")
+      expect(errorToJson(error)).toEqual({ code: "internal", message: "secret stack" })
+      expect(error.toString()).toBe("[internal] secret stack")
+      const encoded = Schema.encodeSync(ConnectError.ConnectError)(error)
+      expect(Object.keys(encoded)).not.toContain("cause")
+      const copy = ConnectError.withMetadata(error, new Headers({ "x-a": "1" }))
+      expect(copy.cause).toBe(error.cause)
+    })
+
+    it.effect("still yields as a typed failure", () =>
+      Effect.gen(function*() {
+        const error = ConnectError.make("internal", "y", { cause: new Error("y") })
+        const flipped = yield* Effect.flip(Effect.fail(error))
+        expect(flipped).toBe(error)
+        expect((flipped.cause as Error).message).toBe("y")
+      }))
+  })
+
+  describe("findDetails", () => {
+    const error = ConnectError.make("invalid_argument", "bad", {
+      details: [
+        ConnectError.detail(StringValueSchema, { value: "a" }),
+        ConnectError.detail(Int32ValueSchema, { value: 7 }),
+        ConnectError.detail(DurationSchema, { seconds: 1n }),
+        { type: StringValueSchema.typeName, value: new Uint8Array([0xff]) },
+        ConnectError.detail(StringValueSchema, { value: "b" })
+      ]
+    })
+
+    it("with a schema decodes the details of that type only", () => {
+      expect(ConnectError.findDetails(error, StringValueSchema).map((d) => d.value)).toEqual(["a", "b"])
+      expect(ConnectError.findDetails(error, Int32ValueSchema).map((d) => d.value)).toEqual([7])
+    })
+
+    it("with a registry decodes every detail whose type it knows, skipping unknown and undecodable ones", () => {
+      const found = ConnectError.findDetails(error, createRegistry(StringValueSchema, Int32ValueSchema))
+      expect(found.map((m) => m.$typeName)).toEqual([
+        "google.protobuf.StringValue",
+        "google.protobuf.Int32Value",
+        "google.protobuf.StringValue"
+      ])
+      expect(found.map((m) => isMessage(m, StringValueSchema) || isMessage(m, Int32ValueSchema) ? m.value : m)).toEqual(["a", 7, "b"])
+      expect(ConnectError.findDetails(error, createRegistry())).toEqual([])
+    })
+  })
+})
