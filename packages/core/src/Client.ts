@@ -57,6 +57,55 @@ export const makeWith = <S extends DescService>(service: S, transport: Transport
 }
 
 /**
+ * The response of a call with its metadata, as {@link callWithMetadata} returns it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ResponseWithMetadata<A> {
+  readonly message: A
+  /** The response headers (empty when the protocol delivered none). */
+  readonly headers: Headers
+  /** The response trailers (empty when the protocol delivered none). */
+  readonly trailers: Headers
+}
+
+/**
+ * Calls a unary (or client-streaming) method of a client and succeeds with the response message
+ * together with the response headers and trailers — `onHeaders`/`onTrailers` as a value. It
+ * takes the client's method as it is, so generated clients need no change:
+ * `Client.callWithMetadata(eliza.say, { sentence: "hi" }, { timeout: "1 second" })`. Callbacks
+ * in `options` still run. On failure the metadata is in the error (`ConnectError.metadata`).
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const callWithMetadata = <I, A, E, R>(
+  method: (request: I, options?: CallOptions) => Effect.Effect<A, E, R>,
+  request: I,
+  options?: CallOptions
+): Effect.Effect<ResponseWithMetadata<A>, E, R> =>
+  Effect.suspend(() => {
+    // fresh per run; a retried call reports its last attempt
+    let headers: Headers | undefined
+    let trailers: Headers | undefined
+    return Effect.map(
+      method(request, {
+        ...options,
+        onHeaders: (h) => {
+          headers = h
+          options?.onHeaders?.(h)
+        },
+        onTrailers: (t) => {
+          trailers = t
+          options?.onTrailers?.(t)
+        }
+      }),
+      (message) => ({ message, headers: headers ?? new Headers(), trailers: trailers ?? new Headers() })
+    )
+  })
+
+/**
  * Builds a client for `service` from the `Transport` in context. `Shape` lets generated code
  * name its own interface; it defaults to the shape derived from the descriptor.
  */

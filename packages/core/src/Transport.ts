@@ -8,17 +8,27 @@
  */
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
 import * as Codec from "./Codec.ts"
 import { type Compression, Compressions } from "./Compression.ts"
-import { HttpClient, type ProtocolName } from "./Http.ts"
+import { type HeadersInput, HttpClient, type ProtocolName } from "./Http.ts"
 import type { ClientInterceptor } from "./Interceptor.ts"
 import * as ConnectError from "./ConnectError.ts"
 import type { StreamRequest, StreamResponse, UnaryRequest, UnaryResponse } from "./Interceptor.ts"
-import { type ClientConfig, type ClientProtocol, deadlineEffect, deadlineStream, effectiveTimeout, methodUrl } from "./protocol/client.ts"
+import {
+  callTimeout,
+  type ClientConfig,
+  type ClientProtocol,
+  deadlineEffect,
+  deadlineStream,
+  methodUrl,
+  timeoutOf
+} from "./protocol/client.ts"
 import { clientProtocols } from "./protocol/protocols.ts"
 
 /**
@@ -48,7 +58,7 @@ export interface TransportInfo {
   readonly protocol: ProtocolName
   /** The `baseUrl` of the client options. */
   readonly baseUrl: string
-  /** The default timeout of every call (`ClientOptions.timeoutMs`). */
+  /** The default timeout of every call in milliseconds (`ClientOptions.timeout` / `timeoutMs`). */
   readonly timeoutMs: number | undefined
 }
 
@@ -87,8 +97,83 @@ export interface ClientOptions {
   readonly writeMaxBytes?: number | undefined
   /** Interceptors, outermost first. */
   readonly interceptors?: ReadonlyArray<ClientInterceptor<never>> | undefined
-  /** Default timeout of every call in milliseconds. */
+  /** Default timeout of every call in milliseconds (see `timeout`). */
   readonly timeoutMs?: number | undefined
+  /**
+   * Default timeout of every call (`"5 seconds"`, `Duration.seconds(5)`, milliseconds); with
+   * `timeoutMs` too, the smaller of both wins. A call's own timeout replaces it.
+   */
+  readonly timeout?: Duration.Input | undefined
+  /**
+   * Headers sent on every call. `withHeaders` and a call's own headers replace same-named ones
+   * (precedence: these < `withHeaders`, outer < inner < `CallOptions.headers`).
+   */
+  readonly headers?: HeadersInput | undefined
+}
+
+// -----------------------------------------------------------------------------
+// headers scoped to an effect
+// -----------------------------------------------------------------------------
+
+/**
+ * The headers every call of the current fiber sends, set by {@link withHeaders} (`undefined`:
+ * none). The value is shared: replace it, never mutate it.
+ *
+ * @category references
+ * @since 0.1.0
+ */
+export const CurrentHeaders: Context.Reference<Headers | undefined> = Context.Reference<Headers | undefined>(
+  "@connect-effect/core/Transport/CurrentHeaders",
+  { defaultValue: () => undefined }
+)
+
+/** Sets every header of `source` on `target`, replacing same-named ones (several values of one name are kept). */
+const overlay = (target: Headers, source: Headers): Headers => {
+  source.forEach((_, name) => target.delete(name))
+  source.forEach((value, name) => target.append(name, value))
+  return target
+}
+
+/**
+ * Runs `effect` so that every call made inside it sends `headers` — streaming calls too, when
+ * their stream runs inside it. Nested uses merge, the inner one winning for a name; a call's own
+ * `CallOptions.headers` win over both, and both win over `ClientOptions.headers`.
+ *
+ * @example
+ * ```ts
+ * import * as Effect from "effect/Effect"
+ * import * as Transport from "@connect-effect/core/Transport"
+ *
+ * declare const program: Effect.Effect<void>
+ * const traced = program.pipe(Transport.withHeaders({ "x-tenant": "acme" }))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
+ */
+export const withHeaders: {
+  (headers: HeadersInput): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, headers: HeadersInput): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(effect: Effect.Effect<A, E, R>, headers: HeadersInput): Effect.Effect<A, E, R> =>
+    Effect.updateService(effect, CurrentHeaders, (current) => overlay(new Headers(current), new Headers(headers)))
+)
+
+/**
+ * The headers of a call: the client's defaults, then the fiber's scoped headers, then the call's
+ * own, each replacing same-named ones of the former. Without defaults or scoped headers this is
+ * the call's headers as before.
+ */
+const requestHeaders = (
+  defaults: Headers | undefined,
+  scoped: Headers | undefined,
+  own: HeadersInput | undefined
+): Headers => {
+  if (defaults === undefined && scoped === undefined) return new Headers(own)
+  const headers = new Headers(defaults)
+  if (scoped !== undefined) overlay(headers, scoped)
+  return own === undefined ? headers : overlay(headers, new Headers(own))
 }
 
 // -----------------------------------------------------------------------------
@@ -128,12 +213,13 @@ export const make = (protocol: ProtocolName, http: HttpClient["Service"], config
 
 const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: ClientConfig): TransportShape => ({
   unary: (method, message, options) =>
-    Effect.flatMap(effectiveTimeout(config, options), (timeoutMs) => {
+    Effect.withFiber((fiber) => {
+      const timeoutMs = callTimeout(config.timeoutMs, options, fiber.context)
       const request: UnaryRequest = {
         stream: false,
         method,
         url: methodUrl(config.baseUrl, method),
-        headers: new Headers(options?.headers),
+        headers: requestHeaders(config.headers, fiber.getRef(CurrentHeaders), options?.headers),
         message
       }
       const call = chain<UnaryRequest, UnaryResponse>(
@@ -144,14 +230,15 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
       return Effect.map(deadlineEffect(call(request), timeoutMs), (response) => response.message)
     }),
   stream: <E>(method: DescMethod, requests: Stream.Stream<unknown, E>, options: CallOptions | undefined) =>
-    Stream.unwrap(Effect.map(effectiveTimeout(config, options), (timeoutMs) => {
+    Stream.unwrap(Effect.withFiberSucceed((fiber) => {
+      const timeoutMs = callTimeout(config.timeoutMs, options, fiber.context)
       // a failure of the caller's stream ends the call with that error, not a protocol one
       let requestError: { readonly error: E } | undefined
       const request: StreamRequest = {
         stream: true,
         method,
         url: methodUrl(config.baseUrl, method),
-        headers: new Headers(options?.headers),
+        headers: requestHeaders(config.headers, fiber.getRef(CurrentHeaders), options?.headers),
         messages: Stream.mapError(requests, (error) => {
           requestError = { error }
           return ConnectError.make("canceled", "the request stream failed")
@@ -194,6 +281,7 @@ export const resolve = (
   if (options.sendCompression !== undefined && sendCompression === undefined) {
     throw new Error(`sendCompression ${options.sendCompression} is not among the available compressions`)
   }
+  const timeoutMs = timeoutOf(options)
   return {
     baseUrl: options.baseUrl,
     codec: options.codec === "json" ? (options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault) : Codec.proto,
@@ -204,7 +292,8 @@ export const resolve = (
     readMaxBytes: options.readMaxBytes ?? 4 * 1024 * 1024,
     writeMaxBytes: options.writeMaxBytes ?? 4 * 1024 * 1024,
     interceptors: options.interceptors ?? [],
-    timeoutMs: options.timeoutMs
+    timeoutMs: timeoutMs === Infinity ? undefined : timeoutMs,
+    headers: options.headers === undefined ? undefined : new Headers(options.headers)
   }
 }
 
@@ -221,7 +310,7 @@ export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Lay
       const http = yield* HttpClient
       const config = resolve(options, yield* Compressions)
       const transport = make(protocol, http, config)
-      const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: options.timeoutMs }
+      const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: config.timeoutMs }
       return Object.assign(transport, { info })
     })
   )

@@ -10,7 +10,7 @@
  *   server-streaming requests are one message kept in memory; client-streaming and bidi calls
  *   are retried only while none of the caller's request messages was taken;
  * - the call's deadline leaves room: the next attempt must start before it, and each attempt
- *   gets what is left of it (`timeoutMs` of the call, the client's default, or the deadline
+ *   gets what is left of it (`timeout`/`timeoutMs` of the call, the client's default, or the deadline
  *   inherited from the server call being handled).
  *
  * A server's pushback is honoured: `grpc-retry-pushback-ms` (a negative or malformed value
@@ -30,7 +30,7 @@ import * as Stream from "effect/Stream"
 import type { CallOptions } from "../CallOptions.ts"
 import type * as Code from "../Code.ts"
 import * as ConnectError from "../ConnectError.ts"
-import { CurrentCall } from "../HandlerContext.ts"
+import { effectiveTimeout } from "../protocol/client.ts"
 import { Transport, type TransportShape } from "../Transport.ts"
 
 /**
@@ -119,18 +119,12 @@ export const transport = (inner: TransportShape, policy: Policy = {}): Transport
 
   /** The absolute deadline of the call (epoch ms), computed the way the protocols compute its timeout. */
   const deadlineOf = (options: CallOptions | undefined): Effect.Effect<number | undefined> =>
-    Effect.map(Effect.serviceOption(CurrentCall), (current) => {
-      let timeoutMs = options?.timeoutMs ?? defaultTimeoutMs
-      if (current._tag === "Some") {
-        const left = current.value.timeRemaining()
-        if (left !== undefined) timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left)
-      }
-      return timeoutMs === undefined ? undefined : Date.now() + Math.max(0, timeoutMs)
-    })
+    Effect.map(effectiveTimeout(defaultTimeoutMs, options), (timeoutMs) =>
+      timeoutMs === undefined ? undefined : Date.now() + timeoutMs)
 
   /** The options of a later attempt: what is left of the deadline. */
   const remaining = (options: CallOptions | undefined, deadline: number | undefined): CallOptions | undefined =>
-    deadline === undefined ? options : { ...options, timeoutMs: Math.max(1, deadline - Date.now()) }
+    deadline === undefined ? options : { ...options, timeout: undefined, timeoutMs: Math.max(1, deadline - Date.now()) }
 
   /**
    * The delay before the next attempt in milliseconds, or `undefined` to give up. The schedule

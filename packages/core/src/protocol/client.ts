@@ -5,6 +5,8 @@
  * `Transport.make` runs one inside the client interceptors).
  */
 import type { DescMethod } from "@bufbuild/protobuf"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -34,22 +36,49 @@ export interface ClientConfig {
   readonly readMaxBytes: number
   readonly writeMaxBytes: number
   readonly interceptors: ReadonlyArray<ClientInterceptor<never>>
+  /** The default timeout of every call in milliseconds (`undefined`: none). */
   readonly timeoutMs: number | undefined
+  /** Headers sent on every call (a call's own headers replace same-named ones). */
+  readonly headers?: Headers | undefined
 }
 
-/** The timeout of a call: the smallest of the call's option, the client's default and the inherited deadline. */
+/** A timeout as `CallOptions` and `ClientOptions` carry it: in milliseconds, as a `Duration`, or both. */
+export interface TimeoutOptions {
+  readonly timeoutMs?: number | undefined
+  readonly timeout?: Duration.Input | undefined
+}
+
+/** The timeout `options` ask for in milliseconds: the smaller of `timeoutMs` and `timeout` (`Infinity`: none). */
+export const timeoutOf = (options: TimeoutOptions | undefined): number | undefined => {
+  if (options === undefined || options.timeout === undefined) return options?.timeoutMs
+  const ms = Duration.toMillis(options.timeout)
+  return options.timeoutMs === undefined ? ms : Math.min(ms, options.timeoutMs)
+}
+
+/**
+ * The timeout of a call in whole milliseconds (`undefined`: none): the call's own, else the
+ * client's default, bounded by the deadline inherited from a server call in `context`. An
+ * infinite timeout of the call overrides the client's default.
+ */
+export const callTimeout = (
+  defaultMs: number | undefined,
+  options: CallOptions | undefined,
+  context: Context.Context<never>
+): number | undefined => {
+  let t = timeoutOf(options) ?? defaultMs
+  const current = Context.getOrUndefined(context, CurrentCall)
+  if (current !== undefined) {
+    const left = current.timeRemaining()
+    if (left !== undefined) t = t === undefined ? left : Math.min(t, left)
+  }
+  return t === undefined || t === Infinity ? undefined : Math.max(0, Math.floor(t))
+}
+
+/** {@link callTimeout} in the current fiber's context. */
 export const effectiveTimeout = (
-  config: ClientConfig,
+  defaultMs: number | undefined,
   options: CallOptions | undefined
-): Effect.Effect<number | undefined> =>
-  Effect.map(Effect.serviceOption(CurrentCall), (current) => {
-    let t = options?.timeoutMs ?? config.timeoutMs
-    if (current._tag === "Some") {
-      const left = current.value.timeRemaining()
-      if (left !== undefined) t = t === undefined ? left : Math.min(t, left)
-    }
-    return t === undefined ? undefined : Math.max(0, Math.floor(t))
-  })
+): Effect.Effect<number | undefined> => Effect.withFiberSucceed((fiber) => callTimeout(defaultMs, options, fiber.context))
 
 /** The error of a call whose deadline passed. */
 export const deadlineError = (ms: number) =>
