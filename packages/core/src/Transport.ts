@@ -76,7 +76,7 @@ export class Transport extends Context.Service<Transport, TransportShape>()("@co
  * @category options
  * @since 0.1.0
  */
-export interface ClientOptions {
+export interface ClientOptions<R = never> {
   /** Base URL of the server, e.g. `http://localhost:8080` (a path prefix is kept). */
   readonly baseUrl: string
   /** `proto` (default) or `json`. */
@@ -95,8 +95,11 @@ export interface ClientOptions {
   readonly readMaxBytes?: number | undefined
   /** Largest request message sent (default 4 MiB). */
   readonly writeMaxBytes?: number | undefined
-  /** Interceptors, outermost first. */
-  readonly interceptors?: ReadonlyArray<ClientInterceptor<never>> | undefined
+  /**
+   * Interceptors, outermost first. They may require services (`R`): the layer that builds the
+   * transport requires them and gives them to each interceptor's own effect.
+   */
+  readonly interceptors?: ReadonlyArray<ClientInterceptor<R>> | undefined
   /** Default timeout of every call in milliseconds (see `timeout`). */
   readonly timeoutMs?: number | undefined
   /**
@@ -298,17 +301,43 @@ export const resolve = (
 }
 
 /**
+ * An interceptor that needs `R`, with the services of the layer that built the transport: its
+ * own effect sees them, and the rest of the call (`next`) runs in the caller's context as it was
+ * (the layer's services do not leak into the protocol, or into inner interceptors).
+ */
+const providing = <R>(interceptor: ClientInterceptor<R>, services: Context.Context<R>): ClientInterceptor<never> => {
+  const { stream, unary } = interceptor
+  return {
+    unary: unary === undefined ? undefined : (next, request) =>
+      Effect.withFiber((fiber) => {
+        const caller = fiber.context
+        return Effect.provideContext(unary((r) => Effect.updateContext(next(r), () => caller), request), services)
+      }),
+    stream: stream === undefined ? undefined : (next, request) =>
+      Effect.withFiber((fiber) => {
+        const caller = fiber.context
+        return Effect.provideContext(stream((r) => Effect.updateContext(next(r), () => caller), request), services)
+      })
+  }
+}
+
+/**
  * A `Transport` speaking `protocol` over the `HttpClient` in context.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Layer<Transport, never, HttpClient> =>
+export const layer = <R = never>(
+  options: ClientOptions<R>,
+  protocol: ProtocolName
+): Layer.Layer<Transport, never, HttpClient | R> =>
   Layer.effect(
     Transport,
     Effect.gen(function*() {
       const http = yield* HttpClient
-      const config = resolve(options, yield* Compressions)
+      const services = yield* Effect.context<R>()
+      const interceptors = options.interceptors?.map((interceptor) => providing(interceptor, services))
+      const config = resolve({ ...options, interceptors }, yield* Compressions)
       const transport = make(protocol, http, config)
       const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: config.timeoutMs }
       return Object.assign(transport, { info })
@@ -321,7 +350,7 @@ export const layer = (options: ClientOptions, protocol: ProtocolName): Layer.Lay
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+export const layerConnect = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
   layer(options, "connect")
 
 /**
@@ -330,7 +359,8 @@ export const layerConnect = (options: ClientOptions): Layer.Layer<Transport, nev
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> => layer(options, "grpc")
+export const layerGrpc = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
+  layer(options, "grpc")
 
 /**
  * The gRPC-Web protocol over the `HttpClient` in context.
@@ -338,5 +368,5 @@ export const layerGrpc = (options: ClientOptions): Layer.Layer<Transport, never,
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+export const layerGrpcWeb = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
   layer(options, "grpc-web")

@@ -4,6 +4,7 @@
  * trailers, and see the call's failure. Runs the real protocol code in memory.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -11,6 +12,7 @@ import * as ConnectError from "../src/ConnectError.ts"
 import * as MemoryTransport from "../src/adapters/MemoryTransport.ts"
 import * as Interceptor from "../src/Interceptor.ts"
 import * as Router from "../src/Router.ts"
+import * as Transport from "../src/Transport.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService, type IntroduceResponse, type ReflectResponse, type SayRequest, type SayResponse } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
@@ -139,5 +141,64 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors ove
       const said = yield* eliza.say({ sentence: "hi" })
       expect(said.sentence).toBe("cached Say")
     }).pipe(Effect.provide(clientWith(protocol, [cached])))
+  })
+})
+
+class Caller extends Context.Service<Caller, string>()("test/Caller") {}
+
+class TokenSource extends Context.Service<TokenSource, { readonly token: Effect.Effect<string> }>()("test/TokenSource") {}
+
+describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors that require services, over %s", (protocol) => {
+  // reads the bearer token from a service: the transport layer requires TokenSource
+  const auth = Interceptor.client<TokenSource>((next, request) =>
+    Effect.flatMap(Effect.service(TokenSource), (source) =>
+      Effect.flatMap(source.token, (token) => {
+        request.headers.set("x-added", token)
+        return next
+      }))
+  )
+  const clientLayer = ElizaClient.layer.pipe(
+    Layer.provide(MemoryTransport.layerClient(router, { protocol, interceptors: [auth] })),
+    Layer.provide(Layer.succeed(TokenSource, { token: Effect.succeed("from-service") }))
+  )
+
+  it.effect("get them from the layer, for unary and streaming calls", () =>
+    Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe("echo hi (from-service)")
+      const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+      expect(intro.length).toBe(3)
+    }).pipe(Effect.provide(clientLayer)))
+
+  it.effect("see the layer's services beside the caller's own", () => {
+    const seen: Array<string> = []
+    const observe = Interceptor.client<TokenSource>((next) =>
+      Effect.flatMap(Effect.service(TokenSource), (source) =>
+        Effect.flatMap(Effect.serviceOption(Caller), (caller) =>
+          Effect.flatMap(source.token, (token) =>
+            Effect.andThen(
+              Effect.sync(() => seen.push(`${token} / ${caller._tag === "Some" ? caller.value : "no caller"}`)),
+              next
+            )))))
+    const layer = ElizaClient.layer.pipe(
+      Layer.provide(MemoryTransport.layerClient(router, { protocol, interceptors: [observe] })),
+      Layer.provide(Layer.succeed(TokenSource, { token: Effect.succeed("layer") }))
+    )
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      yield* eliza.say({ sentence: "hi" })
+      yield* Effect.provideService(eliza.say({ sentence: "hi" }), Caller, "ada")
+      expect(seen).toEqual(["layer / no caller", "layer / ada"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it("are part of the layer's requirements", () => {
+    const layer = MemoryTransport.layerClient(router, { protocol, interceptors: [auth] })
+    // @ts-expect-error TokenSource is required until it is provided
+    const missing: Layer.Layer<Transport.Transport> = layer
+    const provided: Layer.Layer<Transport.Transport> = layer.pipe(
+      Layer.provide(Layer.succeed(TokenSource, { token: Effect.succeed("t") }))
+    )
+    expect([missing, provided].length).toBe(2)
   })
 })

@@ -28,7 +28,7 @@ export interface TlsOptions {
  * @category options
  * @since 0.1.0
  */
-export interface Options extends ClientOptions {
+export interface Options<R = never> extends ClientOptions<R> {
   readonly tls?: TlsOptions | undefined
 }
 
@@ -52,7 +52,7 @@ const http = layerHttp
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = (options: Options): Layer.Layer<Transport> =>
+export const layerConnect = <R = never>(options: Options<R>): Layer.Layer<Transport, never, R> =>
   transportConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
 
 /**
@@ -61,5 +61,5 @@ export const layerConnect = (options: Options): Layer.Layer<Transport> =>
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = (options: Options): Layer.Layer<Transport> =>
+export const layerGrpcWeb = <R = never>(options: Options<R>): Layer.Layer<Transport, never, R> =>
   transportGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))

@@ -17,7 +17,7 @@ import * as NodeHttpClient from "./NodeHttpClient.ts"
  * @category options
  * @since 0.1.0
  */
-export interface Options extends ClientOptions {
+export interface Options<R = never> extends ClientOptions<R> {
   /** `"2"` for HTTP/2 (h2c with prior knowledge, or h2 over TLS), `"1.1"` (default) for HTTP/1.1. */
   readonly httpVersion?: "1.1" | "2" | undefined
   /** TLS settings for `https:` base URLs (trusted CAs, client certificate for mutual TLS). */
@@ -31,7 +31,7 @@ export interface Options extends ClientOptions {
  * @category layers
  * @since 0.1.0
  */
-export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+export const layerConnectWith = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
   transportConnect(options).pipe(Layer.provide(NodeCompression.layer))
 
 /**
@@ -40,7 +40,7 @@ export const layerConnectWith = (options: ClientOptions): Layer.Layer<Transport,
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+export const layerGrpcWith = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
   transportGrpc(options).pipe(Layer.provide(NodeCompression.layer))
 
 /**
@@ -49,10 +49,10 @@ export const layerGrpcWith = (options: ClientOptions): Layer.Layer<Transport, ne
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWebWith = (options: ClientOptions): Layer.Layer<Transport, never, HttpClient> =>
+export const layerGrpcWebWith = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
   transportGrpcWeb(options).pipe(Layer.provide(NodeCompression.layer))
 
-const httpLayer = (options: Options) =>
+const httpLayer = (options: Options<any>) =>
   options.httpVersion === "2"
     ? NodeHttpClient.layerHttp2({ tls: options.tls })
     : NodeHttpClient.layerHttp1({ tls: options.tls })
@@ -63,7 +63,7 @@ const httpLayer = (options: Options) =>
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">): Layer.Layer<Transport> =>
+export const layerGrpc = <R = never>(options: Omit<Options<R>, "httpVersion" | "useHttpGet">): Layer.Layer<Transport, never, R> =>
   layerGrpcWith(options).pipe(Layer.provide(NodeHttpClient.layerHttp2({ tls: options.tls })))
 
 /**
@@ -72,7 +72,7 @@ export const layerGrpc = (options: Omit<Options, "httpVersion" | "useHttpGet">):
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<Transport> =>
+export const layerGrpcWeb = <R = never>(options: Omit<Options<R>, "useHttpGet">): Layer.Layer<Transport, never, R> =>
   layerGrpcWebWith(options).pipe(Layer.provide(httpLayer(options)))
 
 /**
@@ -82,5 +82,5 @@ export const layerGrpcWeb = (options: Omit<Options, "useHttpGet">): Layer.Layer<
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = (options: Options): Layer.Layer<Transport> =>
+export const layerConnect = <R = never>(options: Options<R>): Layer.Layer<Transport, never, R> =>
   layerConnectWith(options).pipe(Layer.provide(httpLayer(options)))

@@ -137,7 +137,7 @@ export const layer = (options?: Options): Layer.Layer<HttpClient> => Layer.succe
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = (options: ClientOptions & Options): Layer.Layer<Transport> =>
+export const layerConnect = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, never, R> =>
   transportConnect(options).pipe(Layer.provide(layer(options)))
 
 /**
@@ -146,5 +146,5 @@ export const layerConnect = (options: ClientOptions & Options): Layer.Layer<Tran
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = (options: ClientOptions & Options): Layer.Layer<Transport> =>
+export const layerGrpcWeb = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, never, R> =>
   transportGrpcWeb(options).pipe(Layer.provide(layer(options)))

@@ -109,14 +109,14 @@ export const baseUrl = "http://in-memory"
  * @category layers
  * @since 0.1.0
  */
-export const layerClient = <R>(
+export const layerClient = <R, RI = never>(
   router: Router.Router<R>,
-  options: Partial<ClientOptions> & {
+  options: Partial<ClientOptions<RI>> & {
     readonly protocol?: ProtocolName | undefined
     readonly server?: Router.ServerOptions | undefined
   } = {}
-): Layer.Layer<Transport, never, R> => {
-  const clientOptions: ClientOptions = { ...options, baseUrl: options.baseUrl ?? baseUrl }
+): Layer.Layer<Transport, never, R | RI> => {
+  const clientOptions: ClientOptions<RI> = { ...options, baseUrl: options.baseUrl ?? baseUrl }
   const protocolLayer = options.protocol === "grpc"
     ? transportGrpc(clientOptions)
     : options.protocol === "grpc-web"
