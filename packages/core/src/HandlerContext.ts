@@ -25,7 +25,10 @@ export interface HandlerContext {
   readonly requestHeaders: Headers
   readonly responseHeaders: Headers
   readonly responseTrailers: Headers
-  /** Absolute deadline in epoch milliseconds, or `undefined` when the call has none. */
+  /**
+   * Absolute deadline in milliseconds of the server fiber's `Clock` (epoch milliseconds, or a
+   * `TestClock`'s time in tests), or `undefined` when the call has none.
+   */
   readonly deadline: number | undefined
   /** Milliseconds left before the deadline, or `undefined`. */
   readonly timeRemaining: () => number | undefined

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type { DescMethod } from "@bufbuild/protobuf"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -230,7 +231,7 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
         "unary",
         (request) => protocol.unary(http, config, request, timeoutMs, options)
       )
-      return Effect.map(deadlineEffect(call(request), timeoutMs), (response) => response.message)
+      return Effect.map(deadlineEffect(call(request), timeoutMs, fiber.getRef(Clock.Clock)), (response) => response.message)
     }),
   stream: <E>(method: DescMethod, requests: Stream.Stream<unknown, E>, options: CallOptions | undefined) =>
     Stream.unwrap(Effect.withFiberSucceed((fiber) => {
@@ -259,7 +260,7 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
         (cause): Stream.Stream<never, ConnectError.ConnectError | E> =>
           requestError !== undefined ? Stream.fail(requestError.error) : Stream.failCause(cause)
       )
-      return deadlineStream(messages, timeoutMs)
+      return deadlineStream(messages, timeoutMs, fiber.getRef(Clock.Clock))
     }))
 })
 

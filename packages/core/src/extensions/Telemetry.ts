@@ -214,7 +214,7 @@ const endServer = (span: Tracer.Span, call: HandlerContext, exit: Exit.Exit<unkn
   }
   if (Cause.hasInterruptsOnly(exit.cause)) {
     // the router enforces the deadline by interrupting the handler: tell that from a cancel
-    if (call.deadline !== undefined && Date.now() >= call.deadline - 1) {
+    if ((call.timeRemaining() ?? Infinity) <= 1) {
       setCode(span, grpc, "deadline_exceeded")
       return endNow(span, Exit.fail(ConnectError.make("deadline_exceeded", "the call exceeded its deadline")))
     }

@@ -7,6 +7,7 @@
 import type { DescMethod } from "@bufbuild/protobuf"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -89,32 +90,37 @@ export const deadlineError = (ms: number) =>
  * passed. Servers such as grpc-go answer their own expiry with RST_STREAM CANCEL, which can arrive before
  * the local timer fires when the event loop is busy.
  */
-const asDeadline = <E>(error: E, timeoutMs: number, start: number): E | ConnectError.ConnectError =>
-  ConnectError.isConnectError(error) && error.code === "canceled" && Date.now() - start >= timeoutMs - 1
+const asDeadline = <E>(error: E, timeoutMs: number, clock: Clock.Clock, start: number): E | ConnectError.ConnectError =>
+  ConnectError.isConnectError(error) && error.code === "canceled" && clock.currentTimeMillisUnsafe() - start >= timeoutMs - 1
     ? deadlineError(timeoutMs)
     : error
 
-/** Bounds a streaming call by its deadline (`undefined`: no deadline). */
+/**
+ * Bounds a streaming call by its deadline (`undefined`: no deadline), counted on `clock` (the
+ * calling fiber's).
+ */
 export const deadlineStream = <A, E>(
   stream: Stream.Stream<A, E>,
-  timeoutMs: number | undefined
+  timeoutMs: number | undefined,
+  clock: Clock.Clock
 ): Stream.Stream<A, E | ConnectError.ConnectError> => {
   if (timeoutMs === undefined) return stream
-  const start = Date.now()
+  const start = clock.currentTimeMillisUnsafe()
   return Stream.interruptWhen(
-    Stream.mapError(stream, (e) => asDeadline(e, timeoutMs, start)),
+    Stream.mapError(stream, (e) => asDeadline(e, timeoutMs, clock, start)),
     Effect.flatMap(Effect.sleep(timeoutMs), () => Effect.fail(deadlineError(timeoutMs)))
   )
 }
 
-/** Bounds a unary call by its deadline (`undefined`: no deadline). */
+/** Bounds a unary call by its deadline (`undefined`: no deadline), counted on `clock` (the calling fiber's). */
 export const deadlineEffect = <A, E>(
   effect: Effect.Effect<A, E>,
-  timeoutMs: number | undefined
+  timeoutMs: number | undefined,
+  clock: Clock.Clock
 ): Effect.Effect<A, E | ConnectError.ConnectError> => {
   if (timeoutMs === undefined) return effect
-  const start = Date.now()
-  return Effect.timeoutOrElse(Effect.mapError(effect, (e) => asDeadline(e, timeoutMs, start)), {
+  const start = clock.currentTimeMillisUnsafe()
+  return Effect.timeoutOrElse(Effect.mapError(effect, (e) => asDeadline(e, timeoutMs, clock, start)), {
     duration: timeoutMs,
     orElse: () => Effect.fail(deadlineError(timeoutMs))
   })

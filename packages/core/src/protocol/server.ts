@@ -1,5 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
@@ -51,19 +52,34 @@ class CallContext implements HandlerContext {
   readonly httpMethod: string
   readonly url: string
   readonly request: ServerRequest
-  readonly deadline: number | undefined
+  readonly timeoutMs: number | undefined
   readonly timeRemaining: () => number | undefined
   headers_: Headers | undefined = undefined
   trailers_: Headers | undefined = undefined
+  /** The clock deadlines are read from: the call's fiber's `Clock` once {@link around} runs it. */
+  clock: Clock.Clock | undefined = undefined
+  started: number
   constructor(method: DescMethod, protocol: ProtocolName, request: ServerRequest, timeoutMs: number | undefined) {
     this.method = method
     this.protocol = protocol
     this.httpMethod = request.method
     this.url = request.url
     this.request = request
-    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs
-    this.deadline = deadline
-    this.timeRemaining = deadline === undefined ? noDeadline : () => Math.max(0, deadline - Date.now())
+    this.timeoutMs = timeoutMs
+    this.started = timeoutMs === undefined ? 0 : Date.now()
+    this.timeRemaining = timeoutMs === undefined ? noDeadline : () => Math.max(0, this.started + timeoutMs - this.now())
+  }
+  /** Absolute deadline in epoch milliseconds of the call's clock, or `undefined`. */
+  get deadline(): number | undefined {
+    return this.timeoutMs === undefined ? undefined : this.started + this.timeoutMs
+  }
+  now(): number {
+    return this.clock === undefined ? Date.now() : this.clock.currentTimeMillisUnsafe()
+  }
+  /** Counts the deadline on `clock` (a `TestClock` in tests), from now. */
+  anchor(clock: Clock.Clock): void {
+    this.clock = clock
+    this.started = clock.currentTimeMillisUnsafe()
   }
   get requestHeaders(): Headers {
     return this.request.headers
@@ -142,10 +158,17 @@ export const around = <A>(
   let eff: Effect.Effect<A, ConnectError.ConnectError, any> = Effect.provideService(work, CurrentCall, ctx)
   for (let i = route.interceptors.length - 1; i >= 0; i--) eff = route.interceptors[i]!.intercept!(eff, ctx)
   if (timeoutMs !== undefined) {
-    eff = Effect.timeoutOrElse(eff, {
+    const bounded = Effect.timeoutOrElse(eff, {
       duration: timeoutMs,
       orElse: () => Effect.fail(ConnectError.make("deadline_exceeded", `the call exceeded its deadline of ${timeoutMs}ms`))
     })
+    // the deadline the handler reads counts on the same clock that enforces it
+    eff = ctx instanceof CallContext
+      ? Effect.withFiber((fiber) => {
+        ctx.anchor(fiber.getRef(Clock.Clock))
+        return bounded
+      })
+      : bounded
   }
   return eff
 }
