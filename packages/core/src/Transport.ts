@@ -306,21 +306,21 @@ export const resolve = (
  * own effect sees them, and the rest of the call (`next`) runs in the caller's context as it was
  * (the layer's services do not leak into the protocol, or into inner interceptors).
  */
-const providing = <R>(interceptor: ClientInterceptor<R>, services: Context.Context<R>): ClientInterceptor<never> => {
-  const { stream, unary } = interceptor
-  return {
-    unary: unary === undefined ? undefined : (next, request) =>
-      Effect.withFiber((fiber) => {
-        const caller = fiber.context
-        return Effect.provideContext(unary((r) => Effect.updateContext(next(r), () => caller), request), services)
-      }),
-    stream: stream === undefined ? undefined : (next, request) =>
-      Effect.withFiber((fiber) => {
-        const caller = fiber.context
-        return Effect.provideContext(stream((r) => Effect.updateContext(next(r), () => caller), request), services)
-      })
-  }
-}
+const providing = <R>(interceptor: ClientInterceptor<R>, services: Context.Context<R>): ClientInterceptor<never> => ({
+  unary: withServices(interceptor.unary, services),
+  stream: withServices(interceptor.stream, services)
+})
+
+/** One side of {@link providing}: the side's effect with `services`, its `next` in the caller's context. */
+const withServices = <Req, Res, R>(
+  side: ((next: Next<Req, Res>, request: Req) => Effect.Effect<Res, ConnectError.ConnectError, R>) | undefined,
+  services: Context.Context<R>
+): ((next: Next<Req, Res>, request: Req) => Effect.Effect<Res, ConnectError.ConnectError>) | undefined =>
+  side === undefined ? undefined : (next, request) =>
+    Effect.withFiber((fiber) => {
+      const caller = fiber.context
+      return Effect.provideContext(side((r) => Effect.updateContext(next(r), () => caller), request), services)
+    })
 
 /**
  * A `Transport` speaking `protocol` over the `HttpClient` in context.

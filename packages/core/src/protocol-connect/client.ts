@@ -27,11 +27,6 @@ import { responseCompression as findResponseCompression, setAcceptEncoding } fro
 import { decodeMessage, readEnvelope, readEnvelopes, writePayload } from "../protocol/pipeline.ts"
 import { allowsGet, endStreamFromJson, errorFromJson, parseContentType, PROTOCOL_VERSION } from "./wire.ts"
 
-// -----------------------------------------------------------------------------
-// client
-// -----------------------------------------------------------------------------
-
-
 const splitTrailers = (headers: Headers): { headers: Headers; trailers: Headers } => {
   const h = new Headers()
   const t = new Headers()

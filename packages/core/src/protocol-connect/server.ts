@@ -15,16 +15,11 @@ import { appendAll } from "../internal/headers.ts"
 import { parsedBy, type ServerProtocol } from "../protocol/protocol.ts"
 import * as Server from "../protocol/server.ts"
 import { negotiate, requestCompression as findRequestCompression, setAcceptEncoding } from "../protocol/compressionNegotiation.ts"
-import { addUserHeaders } from "../protocol/server.ts"
 import { serveEnveloped } from "../protocol/envelopedServer.ts"
 import { allowsGet, type ContentType, endStreamToJson, errorToJson, parseContentType, parseTimeout, PROTOCOL_VERSION } from "./wire.ts"
-
-const textEncoder = new TextEncoder()
 import { decodeMessage, writePayload } from "../protocol/pipeline.ts"
 
-// -----------------------------------------------------------------------------
-// server
-// -----------------------------------------------------------------------------
+const textEncoder = new TextEncoder()
 
 /**
  * Whether the router should treat a request as Connect, and if so how.
@@ -36,9 +31,6 @@ export const classify = (request: ServerRequest): ContentType | "get" | undefine
   if (request.method === "GET") return "get"
   return parseContentType(Server.requestHeader(request, "content-type"))
 }
-
-
-
 
 const checkProtocolVersion = (request: ServerRequest, config: Server.ServerConfig) => {
   const v = Server.requestHeader(request, "connect-protocol-version")
@@ -70,8 +62,8 @@ const writeUnaryError = (
   const h = new Headers()
   h.set("content-type", "application/json")
   setAcceptEncoding(h, "accept-encoding", config.compressions)
-  addUserHeaders(h, Server.sentHeaders(ctx))
-  if (error.metadata !== undefined) addUserHeaders(h, error.metadata)
+  Server.addUserHeaders(h, Server.sentHeaders(ctx))
+  if (error.metadata !== undefined) Server.addUserHeaders(h, error.metadata)
   Server.sentTrailers(ctx)?.forEach((v, k) => h.append(`trailer-${k}`, v))
   writer.head(Code.toHttpStatus(error.code), h, textEncoder.encode(JSON.stringify(errorToJson(error))))
 }
@@ -165,7 +157,7 @@ const serveUnary = (
     const send = (bytes: Uint8Array, compression: Compression | undefined) =>
       Effect.sync(() => {
         const h = unaryHeaders(name, compression, config)
-        addUserHeaders(h, Server.sentHeaders(context))
+        Server.addUserHeaders(h, Server.sentHeaders(context))
         Server.sentTrailers(context)?.forEach((v, k) => h.append(`trailer-${k}`, v))
         writer.head(200, h, bytes)
       })
@@ -204,12 +196,12 @@ const serveStream = (
     Effect.suspend(() => {
       if (!headersSent) {
         const h = headers()
-        addUserHeaders(h, Server.sentHeaders(ctx))
+        Server.addUserHeaders(h, Server.sentHeaders(ctx))
         writer.head(200, h)
       }
       const trailers = new Headers()
       appendAll(trailers, Server.sentTrailers(ctx))
-      if (error?.metadata !== undefined) addUserHeaders(trailers, error.metadata)
+      if (error?.metadata !== undefined) Server.addUserHeaders(trailers, error.metadata)
       return Effect.map(
         writer.write(Envelope.encode(Envelope.FLAG_END_STREAM, endStreamToJson(error, trailers))),
         () => writer.end()

@@ -28,11 +28,6 @@ import { frameMessage, readEnvelope, readEnvelopes, splitEnvelopes, tryEffect } 
 import * as GrpcStatus from "./status.ts"
 import { decodeBinaryHeader, decodeMessageHeader, formatTimeout, parseContentType, trailersFromWebFrame } from "./wire.ts"
 
-
-// -----------------------------------------------------------------------------
-// client
-// -----------------------------------------------------------------------------
-
 /**
  * Reads the status from trailers (or from the headers of a trailers-only response).
  * Returns `undefined` for OK; a ConnectError otherwise; throws when `grpc-status` is missing.

@@ -14,11 +14,6 @@ import { parsedBy, type ServerProtocol } from "../protocol/protocol.ts"
 import * as Server from "../protocol/server.ts"
 import { type ContentType, parseContentType, parseTimeout, statusTrailers, trailersToWebFrame } from "./wire.ts"
 
-
-// -----------------------------------------------------------------------------
-// server
-// -----------------------------------------------------------------------------
-
 const hasUserHeaders = (headers: Headers | undefined): boolean => {
   let found = false
   headers?.forEach((_, key) => {

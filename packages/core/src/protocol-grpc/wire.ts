@@ -8,7 +8,6 @@ import * as ConnectError from "../ConnectError.ts"
 import * as GrpcStatus from "./status.ts"
 import * as Server from "../protocol/server.ts"
 
-
 /**
  * A parsed gRPC or gRPC-Web content type.
  *
