@@ -15,7 +15,7 @@ const root = path.resolve(import.meta.dirname, "../../..")
 
 /** Runs `f` against a fresh backend + gateway; the servers stop afterwards. */
 const withChain = <A>(
-  f: (gatewayUrl: string, recorder: Recorder) => Effect.Effect<A>,
+  f: (gatewayUrl: string, recorder: Recorder) => Effect.Effect<A, unknown>,
   protocol: BackendProtocol = "connect"
 ) => {
   const recorder = makeRecorder()

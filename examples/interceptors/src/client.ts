@@ -34,7 +34,7 @@ export const logging = (write: (line: string) => void) =>
     })
   )
 
-const json = (method: DescMethod, message: unknown) => toJsonString(method.output, message as Message)
+const json = (method: DescMethod, message: Message) => toJsonString(method.output, message)
 
 /**
  * Logs `<Method> <- <message as JSON>` for every response message: the one of a unary call, and

@@ -6,9 +6,10 @@
  *
  * @since 0.1.0
  */
-import type { DescMethod } from "@bufbuild/protobuf"
+import type { DescMessage, DescMethod, MessageInitShape } from "@bufbuild/protobuf"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -224,7 +225,8 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
         method,
         url: methodUrl(config.baseUrl, method),
         headers: requestHeaders(config.headers, fiber.getRef(CurrentHeaders), options?.headers),
-        message
+        // `TransportShape` takes `unknown`: clients pass the method's input message or its init shape
+        message: message as MessageInitShape<DescMessage>
       }
       const call = chain<UnaryRequest, UnaryResponse>(
         config.interceptors,
@@ -243,7 +245,8 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
         method,
         url: methodUrl(config.baseUrl, method),
         headers: requestHeaders(config.headers, fiber.getRef(CurrentHeaders), options?.headers),
-        messages: Stream.mapError(requests, (error) => {
+        // `TransportShape` takes `unknown`: clients pass the method's input messages or their init shapes
+        messages: Stream.mapError(requests as Stream.Stream<MessageInitShape<DescMessage>, E>, (error) => {
           requestError = { error }
           return ConnectError.make("canceled", "the request stream failed")
         })
@@ -269,7 +272,21 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
 // -----------------------------------------------------------------------------
 
 /**
- * Resolves client options against the platform's compressions.
+ * Client options that cannot work, such as a `sendCompression` that is not among the available
+ * compressions: the transport layers fail with it when they are built, before any call.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class TransportConfigError extends Data.TaggedError("TransportConfigError")<{
+  /** The option at fault, e.g. `sendCompression`. */
+  readonly option: string
+  readonly message: string
+}> {}
+
+/**
+ * Resolves client options against the platform's compressions; fails with
+ * {@link TransportConfigError} when they cannot work.
  *
  * @category options
  * @since 0.1.0
@@ -277,16 +294,23 @@ const drive = (protocol: ClientProtocol, http: HttpClient["Service"], config: Cl
 export const resolve = (
   options: ClientOptions,
   platformCompressions: ReadonlyArray<Compression>
-): ClientConfig => {
+): Effect.Effect<ClientConfig, TransportConfigError> => {
   const compressions = options.compressions ?? platformCompressions
   const sendCompression = options.sendCompression === undefined
     ? undefined
     : compressions.find((c) => c.name === options.sendCompression)
   if (options.sendCompression !== undefined && sendCompression === undefined) {
-    throw new Error(`sendCompression ${options.sendCompression} is not among the available compressions`)
+    return Effect.fail(
+      new TransportConfigError({
+        option: "sendCompression",
+        message: `sendCompression ${options.sendCompression} is not among the available compressions (${
+          compressions.map((c) => c.name).join(", ") || "none"
+        })`
+      })
+    )
   }
   const timeoutMs = timeoutOf(options)
-  return {
+  return Effect.succeed({
     baseUrl: options.baseUrl,
     codec: options.codec === "json" ? (options.json !== undefined ? Codec.json(options.json) : Codec.jsonDefault) : Codec.proto,
     useHttpGet: options.useHttpGet ?? false,
@@ -298,7 +322,7 @@ export const resolve = (
     interceptors: options.interceptors ?? [],
     timeoutMs: timeoutMs === Infinity ? undefined : timeoutMs,
     headers: options.headers === undefined ? undefined : new Headers(options.headers)
-  }
+  })
 }
 
 /**
@@ -323,7 +347,8 @@ const withServices = <Req, Res, R>(
     })
 
 /**
- * A `Transport` speaking `protocol` over the `HttpClient` in context.
+ * A `Transport` speaking `protocol` over the `HttpClient` in context; fails with
+ * {@link TransportConfigError} when the options cannot work.
  *
  * @category layers
  * @since 0.1.0
@@ -331,14 +356,14 @@ const withServices = <Req, Res, R>(
 export const layer = <R = never>(
   options: ClientOptions<R>,
   protocol: ProtocolName
-): Layer.Layer<Transport, never, HttpClient | R> =>
+): Layer.Layer<Transport, TransportConfigError, HttpClient | R> =>
   Layer.effect(
     Transport,
     Effect.gen(function*() {
       const http = yield* HttpClient
       const services = yield* Effect.context<R>()
       const interceptors = options.interceptors?.map((interceptor) => providing(interceptor, services))
-      const config = resolve({ ...options, interceptors }, yield* Compressions)
+      const config = yield* resolve({ ...options, interceptors }, yield* Compressions)
       const transport = make(protocol, http, config)
       const info: TransportInfo = { protocol, baseUrl: options.baseUrl, timeoutMs: config.timeoutMs }
       return Object.assign(transport, { info })
@@ -351,7 +376,7 @@ export const layer = <R = never>(
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
+export const layerConnect = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, TransportConfigError, HttpClient | R> =>
   layer(options, "connect")
 
 /**
@@ -360,7 +385,7 @@ export const layerConnect = <R = never>(options: ClientOptions<R>): Layer.Layer<
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpc = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
+export const layerGrpc = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, TransportConfigError, HttpClient | R> =>
   layer(options, "grpc")
 
 /**
@@ -369,5 +394,5 @@ export const layerGrpc = <R = never>(options: ClientOptions<R>): Layer.Layer<Tra
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, never, HttpClient | R> =>
+export const layerGrpcWeb = <R = never>(options: ClientOptions<R>): Layer.Layer<Transport, TransportConfigError, HttpClient | R> =>
   layer(options, "grpc-web")

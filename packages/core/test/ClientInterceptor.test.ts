@@ -14,7 +14,8 @@ import * as Interceptor from "../src/Interceptor.ts"
 import * as Router from "../src/Router.ts"
 import * as Transport from "../src/Transport.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
-import { ElizaService, type IntroduceResponse, type ReflectResponse, type SayRequest, type SayResponse } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
+import { create, toJsonString } from "@bufbuild/protobuf"
+import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
 const handlers: ElizaServiceHandlers = {
   say: (request, call) =>
@@ -44,13 +45,13 @@ const clientWith = (protocol: "connect" | "grpc" | "grpc-web", interceptors: Rea
 describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors over %s", (protocol) => {
   it.effect("a unary interceptor replaces the request and response messages and sees headers and trailers", () => {
     const seen: Array<string> = []
-    const rewrite = Interceptor.clientCall({
+    const rewrite = Interceptor.clientCall(ElizaService.method.say, {
       unary: (next, request) =>
         Effect.map(
-          next({ ...request, message: { sentence: (request.message as SayRequest).sentence.toUpperCase() } }),
+          next({ ...request, message: { ...request.message, sentence: request.message.sentence?.toUpperCase() ?? "" } }),
           (response) => {
             seen.push(`${response.headers.get("x-header")} ${response.trailers.get("x-trailer")}`)
-            return { ...response, message: { sentence: `${(response.message as SayResponse).sentence}!` } }
+            return { ...response, message: { ...response.message, sentence: `${response.message.sentence}!` } }
           }
         )
     })
@@ -76,29 +77,43 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors ove
     }).pipe(Effect.provide(clientWith(protocol, [observe])))
   })
 
-  it.effect("a stream interceptor maps the request stream and the response stream and sees the trailers at the end", () => {
+  it.effect("stream interceptors map the request stream and the response stream and see the trailers at the end", () => {
     const ends: Array<string> = []
-    const rewrite = Interceptor.clientCall({
+    const json: Array<string> = []
+    // every streaming call: the end of the response stream, and its messages as JSON
+    const watch = Interceptor.clientCall({
+      stream: (next, request) =>
+        Effect.map(next(request), (response) => ({
+          ...response,
+          messages: response.messages.pipe(
+            Stream.tap((m) => Effect.sync(() => json.push(toJsonString(request.method.output, m)))),
+            Stream.onEnd(Effect.sync(() => ends.push(`${request.method.name} ${response.trailers.get("x-count")}`)))
+          )
+        }))
+    })
+    // one method each, typed with its messages
+    const introduce = Interceptor.clientCall(ElizaService.method.introduce, {
+      stream: (next, request) =>
+        Effect.map(next(request), (response) => ({
+          ...response,
+          messages: Stream.map(response.messages, (m) => ({ ...m, sentence: `<${m.sentence}>` }))
+        }))
+    })
+    const converse = Interceptor.clientCall(ElizaService.method.converse, {
       stream: (next, request) =>
         Effect.map(
-          next(
-            request.method.methodKind === "server_streaming"
-              ? request
-              : { ...request, messages: Stream.map(request.messages, (m) => ({ sentence: `${(m as SayRequest).sentence}+` })) }
-          ),
-          (response) => ({
-            ...response,
-            messages: response.messages.pipe(
-              Stream.map((m) =>
-                request.method.methodKind === "client_streaming"
-                  ? { summary: `<${(m as ReflectResponse).summary}>` }
-                  : { sentence: `<${(m as IntroduceResponse).sentence}>` }
-              ),
-              Stream.onEnd(Effect.sync(() => ends.push(`${request.method.name} ${response.trailers.get("x-count")}`)))
-            )
-          })
+          next({ ...request, messages: Stream.map(request.messages, (m) => ({ ...m, sentence: `${m.sentence}+` })) }),
+          (response) => ({ ...response, messages: Stream.map(response.messages, (m) => ({ ...m, sentence: `<${m.sentence}>` })) })
         )
     })
+    const reflect = Interceptor.clientCall(ElizaService.method.reflect, {
+      stream: (next, request) =>
+        Effect.map(
+          next({ ...request, messages: Stream.map(request.messages, (m) => ({ ...m, sentence: `${m.sentence}+` })) }),
+          (response) => ({ ...response, messages: Stream.map(response.messages, (m) => ({ ...m, summary: `<${m.summary}>` })) })
+        )
+    })
+    const rewrite = [watch, introduce, converse, reflect]
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
       const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
@@ -108,7 +123,16 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors ove
       const refl = yield* eliza.reflect(Stream.make({ sentence: "a" }, { sentence: "b" }))
       expect(refl.summary).toBe("<a+,b+>")
       expect(ends).toEqual(["Introduce 3", "Converse null", "Reflect null"])
-    }).pipe(Effect.provide(clientWith(protocol, [rewrite])))
+      // `watch` is outermost: it sees what the inner, typed interceptors made of the messages
+      expect(json).toEqual([
+        `{"sentence":"<Ada 1>"}`,
+        `{"sentence":"<Ada 2>"}`,
+        `{"sentence":"<Ada 3>"}`,
+        `{"sentence":"<A+>"}`,
+        `{"sentence":"<B+>"}`,
+        `{"summary":"<a+,b+>"}`
+      ])
+    }).pipe(Effect.provide(clientWith(protocol, rewrite)))
   })
 
   it.effect("`Interceptor.client` wraps both kinds, outermost first, and its header changes reach the server", () => {
@@ -134,7 +158,12 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors ove
   it.effect("an interceptor can answer a unary call without calling the server", () => {
     const cached = Interceptor.clientCall({
       unary: (_, request) =>
-        Effect.succeed({ stream: false, headers: new Headers(), trailers: new Headers(), message: { sentence: `cached ${request.method.name}` } })
+        Effect.succeed({
+          stream: false,
+          headers: new Headers(),
+          trailers: new Headers(),
+          message: create(request.method.output, { sentence: `cached ${request.method.name}` })
+        })
     })
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
@@ -195,8 +224,8 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("client interceptors tha
   it("are part of the layer's requirements", () => {
     const layer = MemoryTransport.layerClient(router, { protocol, interceptors: [auth] })
     // @ts-expect-error TokenSource is required until it is provided
-    const missing: Layer.Layer<Transport.Transport> = layer
-    const provided: Layer.Layer<Transport.Transport> = layer.pipe(
+    const missing: Layer.Layer<Transport.Transport, Transport.TransportConfigError> = layer
+    const provided: Layer.Layer<Transport.Transport, Transport.TransportConfigError> = layer.pipe(
       Layer.provide(Layer.succeed(TokenSource, { token: Effect.succeed("t") }))
     )
     expect([missing, provided].length).toBe(2)

@@ -6,7 +6,11 @@ import * as ConnectError from "../src/ConnectError.ts"
 import * as FetchHandler from "../src/adapters/FetchHandler.ts"
 import * as FetchHttpClient from "../src/adapters/FetchHttpClient.ts"
 import * as Router from "../src/Router.ts"
-import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import {
+  ElizaClient,
+  ElizaService as ElizaServiceTag,
+  type ElizaServiceHandlers
+} from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
 const handlers: ElizaServiceHandlers = {
@@ -94,5 +98,33 @@ describe("fetch handler", () => {
         accept: "application/proto, application/json, application/grpc, application/grpc+proto, application/grpc+json, " +
           "application/grpc-web, application/grpc-web+proto, application/grpc-web+json"
       })
+    }))
+})
+
+describe("fetch handler from a router effect", () => {
+  it.effect("serves Router.fromServices with the tag's layer provided", () =>
+    Effect.gen(function*() {
+      let built = 0
+      const router = Router.fromServices(ElizaServiceTag).pipe(Effect.tap(() => Effect.sync(() => built++)))
+      const make: Effect.Effect<FetchHandler.FetchHandler, never, ElizaServiceTag> = FetchHandler.fromRouter(router)
+      const served = yield* make.pipe(Effect.provide(ElizaServiceTag.layer(Effect.succeed(handlers))))
+      const fetch = (input: RequestInfo | URL, init?: RequestInit) => served(new Request(input, init))
+      const client = ElizaClient.layer.pipe(
+        Layer.provide(FetchHttpClient.layerConnect({ baseUrl: "http://fetch.test", fetch: fetch as typeof globalThis.fetch }))
+      )
+      yield* Effect.gen(function*() {
+        const eliza = yield* ElizaClient
+        expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe("POST hi")
+        const conv = yield* Stream.runCollect(eliza.converse(Stream.make({ sentence: "a" }, { sentence: "b" })))
+        expect(conv.map((r) => r.sentence)).toEqual(["A", "B"])
+        expect((yield* Effect.flip(eliza.say({ sentence: "fail" }))).code).toBe("permission_denied")
+      }).pipe(Effect.provide(client))
+      expect(built).toBe(1)
+    }))
+
+  it.effect("fails with the router effect's error", () =>
+    Effect.gen(function*() {
+      const router: Effect.Effect<Router.Router, "no router"> = Effect.fail("no router")
+      expect(yield* Effect.flip(FetchHandler.fromRouter(router))).toBe("no router")
     }))
 })

@@ -5,7 +5,12 @@ import * as Stream from "effect/Stream"
 import * as ConnectError from "../src/ConnectError.ts"
 import * as MemoryTransport from "../src/adapters/MemoryTransport.ts"
 import * as Router from "../src/Router.ts"
-import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
+import type { HttpClient } from "../src/Http.ts"
+import {
+  ElizaClient,
+  ElizaService as ElizaServiceTag,
+  type ElizaServiceHandlers
+} from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
 import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
 let finalized = 0
@@ -64,4 +69,32 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("MemoryTransport over %s
       yield* Effect.sleep(10)
       expect(finalized).toBe(before + 1)
     }).pipe(Effect.provide(client)))
+})
+
+describe("MemoryTransport with a router effect", () => {
+  it.effect("serves Router.fromServices with the tag's layer provided, building the router once", () =>
+    Effect.gen(function*() {
+      let built = 0
+      const router = Router.fromServices(ElizaServiceTag).pipe(Effect.tap(() => Effect.sync(() => built++)))
+      const client = ElizaClient.layer.pipe(
+        Layer.provide(MemoryTransport.layerClient(router, { protocol: "grpc" })),
+        Layer.provide(ElizaServiceTag.layer(Effect.succeed(handlers)))
+      )
+      yield* Effect.gen(function*() {
+        const eliza = yield* ElizaClient
+        expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe("echo hi")
+        const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+        expect(intro.map((r) => r.sentence)).toEqual(["Ada 1", "Ada 2", "Ada 3"])
+        expect((yield* eliza.reflect(Stream.make({ sentence: "a" }, { sentence: "b" }))).summary).toBe("2")
+      }).pipe(Effect.provide(client))
+      expect(built).toBe(1)
+    }))
+
+  it.effect("MemoryTransport.layer fails with the router effect's error", () =>
+    Effect.gen(function*() {
+      const router: Effect.Effect<Router.Router, "no router"> = Effect.fail("no router")
+      const failing: Layer.Layer<HttpClient, "no router"> = MemoryTransport.layer(router)
+      const error = yield* Effect.flip(Layer.build(failing).pipe(Effect.scoped))
+      expect(error).toBe("no router")
+    }))
 })

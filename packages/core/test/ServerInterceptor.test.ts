@@ -14,14 +14,8 @@ import * as MemoryTransport from "../src/adapters/MemoryTransport.ts"
 import * as Interceptor from "../src/Interceptor.ts"
 import * as Router from "../src/Router.ts"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
-import {
-  type ConverseRequest,
-  ElizaService,
-  type IntroduceRequest,
-  type IntroduceResponse,
-  type SayRequest,
-  type SayResponse
-} from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
+import { toBinary } from "@bufbuild/protobuf"
+import { ElizaService } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_pb.ts"
 
 let handlerRuns = 0
 
@@ -41,11 +35,11 @@ class Caller extends Context.Service<Caller, string>()("test/Caller") {}
 
 describe.each(["connect", "grpc", "grpc-web"] as const)("server interceptors with messages over %s", (protocol) => {
   it.effect("a unary side validates the request before the handler and replaces the response", () => {
-    const validate = Interceptor.serverCall({
+    const validate = Interceptor.serverCall(ElizaService.method.say, {
       unary: (next, request) =>
-        (request as SayRequest).sentence === ""
+        request.sentence === ""
           ? Effect.fail(ConnectError.make("invalid_argument", "sentence must not be empty"))
-          : Effect.map(next(request), (response) => ({ sentence: `${(response as SayResponse).sentence}!` }))
+          : Effect.map(next(request), (response) => ({ sentence: `${response.sentence}!` }))
     })
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
@@ -61,13 +55,44 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("server interceptors wit
   })
 
   it.effect("a unary side may replace the request message", () => {
-    const upper = Interceptor.serverCall({
-      unary: (next, request) => next({ sentence: (request as SayRequest).sentence.toUpperCase() })
+    const upper = Interceptor.serverCall(ElizaService.method.say, {
+      unary: (next, request) => next({ ...request, sentence: request.sentence.toUpperCase() })
     })
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
       expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe("echo HI")
     }).pipe(Effect.provide(clientFor(Router.intercept(base, upper), protocol)))
+  })
+
+  it.effect("a unary side for every method sees decoded messages (no cast to encode them)", () => {
+    const nonEmpty = Interceptor.serverCall({
+      unary: (next, request, call) =>
+        toBinary(call.method.input, request).length === 0
+          ? Effect.fail(ConnectError.make("invalid_argument", `${call.method.name}: empty request`))
+          : next(request)
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      const error = yield* Effect.flip(eliza.say({ sentence: "" }))
+      expect(error.code).toBe("invalid_argument")
+      expect(error.message).toBe("Say: empty request")
+      expect((yield* eliza.say({ sentence: "hi" })).sentence).toBe("echo hi")
+    }).pipe(Effect.provide(clientFor(Router.intercept(base, nonEmpty), protocol)))
+  })
+
+  it.effect("a side scoped to one method leaves the others as they are", () => {
+    const seen: Array<string> = []
+    const converseOnly = Interceptor.serverCall(ElizaService.method.converse, {
+      stream: (next, requests) => next(Stream.tap(requests, (m) => Effect.sync(() => seen.push(m.sentence))))
+    })
+    return Effect.gen(function*() {
+      const eliza = yield* ElizaClient
+      yield* eliza.reflect(Stream.make({ sentence: "r" }))
+      yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
+      expect(seen).toEqual([])
+      yield* Stream.runCollect(eliza.converse(Stream.make({ sentence: "c" })))
+      expect(seen).toEqual(["c"])
+    }).pipe(Effect.provide(clientFor(Router.intercept(base, converseOnly), protocol)))
   })
 
   it.effect("a stream side sees every kind: the request stream and the response stream", () => {
@@ -98,13 +123,18 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("server interceptors wit
     }).pipe(Effect.provide(clientFor(Router.intercept(base, watch), protocol)))
   })
 
-  it.effect("a stream side filters and rewrites messages on both sides", () => {
-    const filter = Interceptor.serverCall({
-      stream: (next, requests, call) =>
-        call.method.methodKind === "server_streaming"
-          ? Stream.map(next(requests), (m) => ({ sentence: `<${(m as IntroduceResponse).sentence}>` }))
-          : next(Stream.filter(requests, (m) => (m as ConverseRequest).sentence !== "skip"))
+  it.effect("stream sides filter and rewrite messages on both sides, typed with their method's messages", () => {
+    const bracket = Interceptor.serverCall(ElizaService.method.introduce, {
+      stream: (next, requests) => Stream.map(next(requests), (m) => ({ sentence: `<${m.sentence}>` }))
     })
+    const skipConverse = Interceptor.serverCall(ElizaService.method.converse, {
+      stream: (next, requests) => next(Stream.filter(requests, (m) => m.sentence !== "skip"))
+    })
+    const skipReflect = Interceptor.serverCall(ElizaService.method.reflect, {
+      stream: (next, requests) => next(Stream.filter(requests, (m) => m.sentence !== "skip"))
+    })
+    const filter = (router: Router.Router<never>) =>
+      router.pipe(Router.intercept(bracket), Router.intercept(skipConverse), Router.intercept(skipReflect))
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
       const intro = yield* Stream.runCollect(eliza.introduce({ name: "Ada" }))
@@ -113,16 +143,17 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("server interceptors wit
       expect(conv.map((r) => r.sentence)).toEqual(["A", "B"])
       const refl = yield* eliza.reflect(Stream.make({ sentence: "skip" }, { sentence: "y" }))
       expect(refl.summary).toBe("y")
-    }).pipe(Effect.provide(clientFor(Router.intercept(base, filter), protocol)))
+    }).pipe(Effect.provide(clientFor(filter(base), protocol)))
   })
 
   it.effect("a stream side that leaves a server-streaming handler no request, or a client-streaming call two responses, fails the call with internal", () => {
-    const broken = Interceptor.serverCall({
-      stream: (next, requests, call) =>
-        call.method.methodKind === "server_streaming"
-          ? next(Stream.filter(requests, (m) => (m as IntroduceRequest).name !== "drop"))
-          : Stream.concat(next(requests), Stream.make({ summary: "extra" }))
+    const dropIntroduce = Interceptor.serverCall(ElizaService.method.introduce, {
+      stream: (next, requests) => next(Stream.filter(requests, (m) => m.name !== "drop"))
     })
+    const extraReflect = Interceptor.serverCall(ElizaService.method.reflect, {
+      stream: (next, requests) => Stream.concat(next(requests), Stream.make({ summary: "extra" }))
+    })
+    const broken = (router: Router.Router<never>) => router.pipe(Router.intercept(dropIntroduce), Router.intercept(extraReflect))
     return Effect.gen(function*() {
       const eliza = yield* ElizaClient
       const noRequest = yield* Effect.flip(Stream.runCollect(eliza.introduce({ name: "drop" })))
@@ -131,7 +162,7 @@ describe.each(["connect", "grpc", "grpc-web"] as const)("server interceptors wit
       const twoResponses = yield* Effect.flip(eliza.reflect(Stream.make({ sentence: "a" })))
       expect(twoResponses.code).toBe("internal")
       expect(twoResponses.message).toBe("an interceptor left more than one response message")
-    }).pipe(Effect.provide(clientFor(Router.intercept(base, broken), protocol)))
+    }).pipe(Effect.provide(clientFor(broken(base), protocol)))
   })
 
   it.effect("message sides run inside every intercept side and see the services it provides; later interceptors run outside", () => {

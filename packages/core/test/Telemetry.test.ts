@@ -35,7 +35,7 @@ const handlers: ElizaServiceHandlers = {
       // a call made by the handler: same trace, child of this server span
       return Effect.provide(
         Effect.flatMap(Effect.service(ElizaClient), (eliza) => eliza.say({ sentence: "inner" })),
-        ElizaClient.layer.pipe(Layer.provide(Telemetry.layerClient()), Layer.provide(MemoryTransport.layerClient(innerRouter)))
+        ElizaClient.layer.pipe(Layer.provide(Telemetry.layerClient()), Layer.provide(Layer.orDie(MemoryTransport.layerClient(innerRouter))))
       )
     }
     return Effect.succeed({ sentence: `echo ${s}` })

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -140,3 +141,35 @@ export const layerRouter = <R, E = never, R2 = never>(
       return yield* serve(handler, options, served)
     })
   )
+
+/**
+ * The options of {@link layerRouterConfig} that configuration can give (numbers, strings): each
+ * may be a `Config`, e.g. `{ port: Config.Port("PORT") }`.
+ *
+ * @category options
+ * @since 0.1.0
+ */
+export type RouterConfigOptions =
+  & Pick<Options, "port" | "host" | "idleTimeoutSeconds" | "gracePeriodMs">
+  & Pick<Router.ServerOptions, "readMaxBytes" | "writeMaxBytes" | "compressMinBytes" | "requireConnectProtocolHeader">
+
+/**
+ * {@link layerRouter} with its options read from Effect's `Config` (the `ConfigProvider` in
+ * context, environment variables by default) when the layer is built: `config` is a `Config` of
+ * {@link RouterConfigOptions} or a record whose fields are `Config`s; what it gives wins over the
+ * plain `options` (TLS, interceptors, compressions, CORS). Missing or invalid configuration
+ * fails the layer with a `Config.ConfigError`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerRouterConfig = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
+  config: Config.Wrap<RouterConfigOptions>,
+  options: Options & Router.ServerOptions = {}
+): Layer.Layer<BunServer, ServeError | Config.ConfigError | E, R | R2> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), (configured) => {
+    const merged: Record<string, unknown> = { ...options }
+    for (const [key, value] of Object.entries(configured)) if (value !== undefined) merged[key] = value
+    return layerRouter(router, merged as Options & Router.ServerOptions)
+  }))

@@ -6,7 +6,7 @@
  */
 import * as Layer from "effect/Layer"
 import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
-import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
+import { type ClientOptions, Transport, type TransportConfigError, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
 import * as BunCompression from "./BunCompression.ts"
 
 /**
@@ -52,7 +52,7 @@ const http = layerHttp
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = <R = never>(options: Options<R>): Layer.Layer<Transport, never, R> =>
+export const layerConnect = <R = never>(options: Options<R>): Layer.Layer<Transport, TransportConfigError, R> =>
   transportConnect(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))
 
 /**
@@ -61,5 +61,5 @@ export const layerConnect = <R = never>(options: Options<R>): Layer.Layer<Transp
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = <R = never>(options: Options<R>): Layer.Layer<Transport, never, R> =>
+export const layerGrpcWeb = <R = never>(options: Options<R>): Layer.Layer<Transport, TransportConfigError, R> =>
   transportGrpcWeb(options).pipe(Layer.provide(Layer.merge(http(options), BunCompression.layer)))

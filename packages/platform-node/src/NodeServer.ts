@@ -8,6 +8,7 @@
 import type * as http2 from "node:http2"
 import type * as tls from "node:tls"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -269,3 +270,92 @@ export const layerRouter = <R, E = never, R2 = never>(
       return yield* make(handler, options)
     })
   )
+
+/**
+ * The options of {@link layerConfig} that configuration can give (numbers, strings and
+ * literals): each may be a `Config`, e.g. `{ port: Config.Port("PORT") }`.
+ *
+ * @category options
+ * @since 0.1.0
+ */
+export type ConfigOptions = Pick<
+  Options,
+  | "port"
+  | "host"
+  | "http"
+  | "gracePeriodMs"
+  | "maxHeaderSize"
+  | "keepAliveTimeoutMs"
+  | "http2IdleTimeoutMs"
+  | "headersTimeoutMs"
+  | "requestTimeoutMs"
+  | "maxConcurrentStreams"
+  | "http2MaxSessionMemory"
+>
+
+/**
+ * The options of {@link layerRouterConfig} that configuration can give: those of
+ * {@link ConfigOptions} and the router's message limits.
+ *
+ * @category options
+ * @since 0.1.0
+ */
+export type RouterConfigOptions =
+  & ConfigOptions
+  & Pick<Router.ServerOptions, "readMaxBytes" | "writeMaxBytes" | "compressMinBytes" | "requireConnectProtocolHeader">
+
+/** `options` with every defined value of `configured` over it. */
+const overlay = <A extends object>(options: A, configured: object): A => {
+  const out: Record<string, unknown> = { ...(options as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(configured)) if (value !== undefined) out[key] = value
+  return out as A
+}
+
+/**
+ * {@link layer} with its options read from Effect's `Config` (the `ConfigProvider` in context,
+ * environment variables by default) when the layer is built: `config` is a `Config` of
+ * {@link ConfigOptions} or a record whose fields are `Config`s; what it gives wins over the
+ * plain `options` (TLS, `onDefect`, HTTP/2 settings). Missing or invalid configuration fails the
+ * layer with a `Config.ConfigError`.
+ *
+ * @example
+ * ```ts
+ * import * as Config from "effect/Config"
+ * import { NodeServer } from "@connect-effect/platform-node"
+ *
+ * declare const handler: NodeServer.Handler<never>
+ * const ServerLive = NodeServer.layerConfig(handler, {
+ *   port: Config.Port("PORT"),
+ *   host: Config.String("HOST").pipe(Config.withDefault("0.0.0.0"))
+ * })
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = <R>(
+  handler: Handler<R>,
+  config: Config.Wrap<ConfigOptions>,
+  options: Options = {}
+): Layer.Layer<NodeServer, ServeError | Config.ConfigError, R> =>
+  Layer.effect(
+    NodeServer,
+    Effect.flatMap(Config.unwrap(config), (configured) => make(handler, overlay(options, configured)))
+  )
+
+/**
+ * {@link layerRouter} with its options read from Effect's `Config` when the layer is built:
+ * `config` is a `Config` of {@link RouterConfigOptions} or a record whose fields are `Config`s
+ * (`{ port: Config.Port("PORT"), readMaxBytes: Config.Int("READ_MAX_BYTES") }`); what it gives
+ * wins over the plain `options` (TLS, interceptors, compressions, CORS). Missing or invalid
+ * configuration fails the layer with a `Config.ConfigError`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerRouterConfig = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
+  config: Config.Wrap<RouterConfigOptions>,
+  options: Options & Router.ServerOptions = {}
+): Layer.Layer<NodeServer, ServeError | Config.ConfigError | E, R | R2> =>
+  Layer.unwrap(Effect.map(Config.unwrap(config), (configured) => layerRouter(router, overlay(options, configured))))

@@ -115,7 +115,7 @@ const run = <A, E>(
 ): Promise<Exit.Exit<A, E>> => {
   const httpVersion = protocol === "grpc" ? "2" : options.httpVersion ?? "1.1"
   const baseUrl = options.baseUrl ?? (httpVersion === "2" ? url2 : url1)
-  return Effect.runPromiseExit(effect.pipe(Effect.provide(clientLayer(protocol, { ...options, baseUrl, httpVersion }))))
+  return Effect.runPromiseExit(effect.pipe(Effect.provide(Layer.orDie(clientLayer(protocol, { ...options, baseUrl, httpVersion })))))
 }
 
 const value = <A, E>(exit: Exit.Exit<A, E>): A => {

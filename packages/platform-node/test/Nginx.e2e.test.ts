@@ -85,7 +85,7 @@ const clientLayer = (protocol: Protocol) =>
   ))
 
 const run = <A, E>(protocol: Protocol, effect: Effect.Effect<A, E, ElizaClient>): Promise<Exit.Exit<A, E>> =>
-  Effect.runPromiseExit(Effect.provide(effect, clientLayer(protocol)))
+  Effect.runPromiseExit(Effect.provide(effect, Layer.orDie(clientLayer(protocol))))
 
 const success = async <A, E>(exit: Promise<Exit.Exit<A, E>>): Promise<A> => {
   const result = await exit

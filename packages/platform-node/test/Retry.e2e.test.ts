@@ -83,7 +83,7 @@ afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
 const fast = Schedule.spaced("5 millis").pipe(Schedule.upTo({ times: 5 }))
 
-type Setup = (url: string) => Layer.Layer<import("@connect-effect/core/Transport").Transport>
+type Setup = (url: string) => Layer.Layer<import("@connect-effect/core/Transport").Transport, import("@connect-effect/core/Transport").TransportConfigError>
 const setups: ReadonlyArray<readonly [string, Setup]> = [
   ["connect over HTTP/1.1", (url) => NodeTransport.layerConnect({ baseUrl: url })],
   ["connect over HTTP/2", (url) => NodeTransport.layerConnect({ baseUrl: url, httpVersion: "2" })],
@@ -93,7 +93,7 @@ const setups: ReadonlyArray<readonly [string, Setup]> = [
 
 const withClient = <A, E>(
   effect: Effect.Effect<A, E, RetryClient>,
-  transport: Layer.Layer<import("@connect-effect/core/Transport").Transport>,
+  transport: Layer.Layer<import("@connect-effect/core/Transport").Transport, import("@connect-effect/core/Transport").TransportConfigError>,
   policy: Retry.Policy = { schedule: fast }
 ) =>
   Effect.runPromiseExit(

@@ -14,7 +14,7 @@ import * as Code from "@connect-effect/core/Code"
 import * as ConnectError from "@connect-effect/core/ConnectError"
 import * as Router from "@connect-effect/core/Router"
 import * as Telemetry from "@connect-effect/core/Telemetry"
-import type { Transport } from "@connect-effect/core/Transport"
+import type { Transport, TransportConfigError } from "@connect-effect/core/Transport"
 import * as NodeServer from "@connect-effect/platform-node/NodeServer"
 import * as NodeTransport from "@connect-effect/platform-node/NodeTransport"
 import { ElizaClient, type ElizaServiceHandlers } from "../../../examples/eliza/gen/connectrpc/eliza/v1/eliza_connect.ts"
@@ -71,7 +71,7 @@ const spansWhen = async (n: number): Promise<ReadonlyArray<ReadableSpan>> => {
   return tracing.spans()
 }
 
-const setups: ReadonlyArray<readonly [string, string, () => Layer.Layer<Transport>]> = [
+const setups: ReadonlyArray<readonly [string, string, () => Layer.Layer<Transport, TransportConfigError>]> = [
   ["connect over HTTP/1.1", "connect_rpc", () => NodeTransport.layerConnect({ baseUrl })],
   ["connect over HTTP/2", "connect_rpc", () => NodeTransport.layerConnect({ baseUrl, httpVersion: "2" })],
   ["grpc", "grpc", () => NodeTransport.layerGrpc({ baseUrl })],

@@ -190,15 +190,20 @@ export const fromHttpHandler = <R>(
 
 /**
  * Builds a fetch handler for a router, capturing the services its handlers need from the
- * context. Compressions default to the `Compressions` reference (provide a platform's layer, or
- * pass `compressions`).
+ * context. The router may be an effect that builds it (`Router.fromServices(...)`), run once
+ * here; its error and requirements become the result's. Compressions default to the
+ * `Compressions` reference (provide a platform's layer, or pass `compressions`).
  *
  * @category conversions
  * @since 0.1.0
  */
-export const fromRouter = <R>(
-  router: Router.Router<R>,
+export const fromRouter = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
   options?: Router.ServerOptions & Options
-): Effect.Effect<FetchHandler, never, R> =>
-  Effect.flatMap(Router.toHttpHandler(router, options), (handler) =>
-    Effect.map(Effect.context<R>(), (context) => fromHttpHandler(handler, context, options)))
+): Effect.Effect<FetchHandler, E, R | R2> =>
+  Effect.gen(function*() {
+    const r = Effect.isEffect(router) ? yield* router : router
+    const handler = yield* Router.toHttpHandler(r, options)
+    const context = yield* Effect.context<R>()
+    return fromHttpHandler(handler, context, options)
+  })

@@ -12,7 +12,7 @@ import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import type { ClientRequest, ClientResponse } from "../Http.ts"
 import { HttpClient } from "../Http.ts"
-import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
+import { type ClientOptions, Transport, type TransportConfigError, layerConnect as transportConnect, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
 import { concat } from "../protocol/client.ts"
 
 /**
@@ -137,7 +137,7 @@ export const layer = (options?: Options): Layer.Layer<HttpClient> => Layer.succe
  * @category layers
  * @since 0.1.0
  */
-export const layerConnect = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, never, R> =>
+export const layerConnect = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, TransportConfigError, R> =>
   transportConnect(options).pipe(Layer.provide(layer(options)))
 
 /**
@@ -146,5 +146,5 @@ export const layerConnect = <R = never>(options: ClientOptions<R> & Options): La
  * @category layers
  * @since 0.1.0
  */
-export const layerGrpcWeb = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, never, R> =>
+export const layerGrpcWeb = <R = never>(options: ClientOptions<R> & Options): Layer.Layer<Transport, TransportConfigError, R> =>
   transportGrpcWeb(options).pipe(Layer.provide(layer(options)))

@@ -16,7 +16,7 @@ import type { ClientRequest, ClientResponse, ProtocolName, ServerRequest } from 
 import { HttpClient, responseWriter } from "../Http.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
-import { type ClientOptions, Transport, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
+import { type ClientOptions, Transport, type TransportConfigError, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
 
 /**
  * An `HttpClient` that serves every request with `handler` in memory. Each exchange runs the
@@ -86,13 +86,24 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
   }))
 
 /**
- * An in-memory `HttpClient` serving `router` (its requirements become the layer's).
+ * An in-memory `HttpClient` serving `router` (its requirements become the layer's). The router
+ * may be an effect that builds it (`Router.fromServices(...)`): it runs once, when the layer is
+ * built, and its error and requirements become the layer's.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer = <R>(router: Router.Router<R>, options?: Router.ServerOptions): Layer.Layer<HttpClient, never, R> =>
-  Layer.effect(HttpClient, Effect.flatMap(Router.toHttpHandler(router, options), make))
+export const layer = <R, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
+  options?: Router.ServerOptions
+): Layer.Layer<HttpClient, E, R | R2> =>
+  Layer.effect(
+    HttpClient,
+    Effect.gen(function*() {
+      const r = Effect.isEffect(router) ? yield* router : router
+      return yield* Effect.flatMap(Router.toHttpHandler(r, options), make)
+    })
+  )
 
 /**
  * The base URL clients use with the in-memory transport (any URL works; only path and query are read).
@@ -105,17 +116,18 @@ export const baseUrl = "http://in-memory"
 /**
  * A client `Transport` that calls `router` in memory over the chosen protocol (Connect by
  * default) — the one-liner for tests: `Effect.provide(ElizaClient.layer.pipe(Layer.provide(MemoryTransport.layerClient(router))))`.
+ * The router may be an effect that builds it (`Router.fromServices(...)`), run once when the layer is built.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layerClient = <R, RI = never>(
-  router: Router.Router<R>,
+export const layerClient = <R, RI = never, E = never, R2 = never>(
+  router: Router.Router<R> | Effect.Effect<Router.Router<R>, E, R2>,
   options: Partial<ClientOptions<RI>> & {
     readonly protocol?: ProtocolName | undefined
     readonly server?: Router.ServerOptions | undefined
   } = {}
-): Layer.Layer<Transport, never, R | RI> => {
+): Layer.Layer<Transport, E | TransportConfigError, R | RI | R2> => {
   const clientOptions: ClientOptions<RI> = { ...options, baseUrl: options.baseUrl ?? baseUrl }
   const protocolLayer = options.protocol === "grpc"
     ? transportGrpc(clientOptions)

@@ -1,7 +1,7 @@
 /**
  * The client side of the Connect protocol.
  */
-import type { DescMethod } from "@bufbuild/protobuf"
+import type { DescMethod, Message } from "@bufbuild/protobuf"
 import { base64Encode } from "@bufbuild/protobuf/wire"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -97,7 +97,7 @@ const unary: ClientProtocol["unary"] = (http, config, request, timeoutMs, option
                   )
                 )
               }
-              let message: unknown
+              let message: Message
               try {
                 message = decodeMessage(config.codec, method.output, bytes, "internal")
               } catch (e) {
@@ -194,7 +194,7 @@ const readStreamResponse = (
   headers: Headers,
   trailers: Headers,
   options: CallOptions | undefined
-): Stream.Stream<unknown, ConnectError.ConnectError> =>
+): Stream.Stream<Message, ConnectError.ConnectError> =>
   Stream.transformPull(
     readEnvelopes("client", config.readMaxBytes)(body),
     (upstream) =>
@@ -207,7 +207,7 @@ const readStreamResponse = (
           options?.onTrailers?.(new Headers())
           return Effect.fail(ConnectError.make("internal", "protocol error: missing end-stream message", { metadata: headers }))
         }
-        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
+        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Message>, ConnectError.ConnectError> = Effect.flatMap(
           Pull.catchDone(upstream, onDone),
           (envelopes) => {
             if (ended) {
@@ -264,11 +264,11 @@ const readStreamResponse = (
               }
             }
             if (pending.length === 0) {
-              return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
+              return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<Message>) : pull
             }
             return Effect.flatMap(Effect.forEach(pending, (e) => e), (results) => {
               for (const r of results) if (r !== undefined) out.push(r)
-              return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
+              return out.length > 0 ? Effect.succeed(out as unknown as Arr.NonEmptyReadonlyArray<Message>) : pull
             })
           }
         )

@@ -1,7 +1,7 @@
 /**
  * The client side of gRPC and gRPC-Web.
  */
-import type { DescMethod } from "@bufbuild/protobuf"
+import type { DescMethod, Message } from "@bufbuild/protobuf"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -96,7 +96,8 @@ const unaryResponse = (source: Headers, trailers: Headers | undefined, message: 
     get trailers() {
       return (userTrailers ??= trailers === undefined ? new Headers() : userHeadersOf(trailers))
     },
-    message
+    // decoded with `method.output` by `readEnvelope`, which types what it decodes as `unknown`
+    message: message as Message
   }
 }
 
@@ -246,7 +247,7 @@ const readResponse = (
   headers: Headers,
   received: Headers,
   options: CallOptions | undefined
-): Stream.Stream<unknown, ConnectError.ConnectError> =>
+): Stream.Stream<Message, ConnectError.ConnectError> =>
   Stream.transformPull(readEnvelopes("client", config.readMaxBytes)(body), (upstream) =>
     Effect.sync(() => {
       const reader = new ResponseReader(web, compression, config, method)
@@ -273,7 +274,7 @@ const readResponse = (
         return Effect.flatMap(httpTrailers, (trailers) =>
           !trailers.has("grpc-status") && trailersOnly() ? finish(headers, true) : finish(trailers))
       }
-      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError> = Effect.flatMap(
+      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Message>, ConnectError.ConnectError> = Effect.flatMap(
         Pull.catchDone(upstream, onDone),
         (envelopes) => {
           const out: Array<Effect.Effect<unknown, ConnectError.ConnectError>> = []
@@ -282,7 +283,7 @@ const readResponse = (
           if (error !== undefined) return Effect.fail(error)
           return Effect.flatMap(Effect.all(out), (results) => {
             const messages = results.filter((r) => r !== undefined)
-            return messages.length > 0 ? Effect.succeed(messages as unknown as Arr.NonEmptyReadonlyArray<unknown>) : pull
+            return messages.length > 0 ? Effect.succeed(messages as unknown as Arr.NonEmptyReadonlyArray<Message>) : pull
           })
         }
       )
