@@ -57,6 +57,8 @@ describe("golden files", () => {
     expect(files.filter((f) => f.endsWith("_connect.ts"))).toEqual([
       "collisions/v1/collisions_connect.ts",
       "editions/v1/editions_connect.ts",
+      "errors/v1/errors_connect.ts",
+      "errors/v1/users_connect.ts",
       "proto2/v1/legacy_connect.ts",
       "proto3/v1/chat_connect.ts"
     ])
@@ -128,6 +130,55 @@ describe("plugin", () => {
 
   it("rejects unknown options", () => {
     expect(() => generate("target=ts,frobnicate=1")).toThrow()
+  })
+
+  describe("domain errors", () => {
+    const users = () => contentOf(generate("target=ts", ["errors/v1/users.proto"]), "errors/v1/users_connect.ts")
+
+    it("generates a class per marked message, and types each method with the errors it declares", () => {
+      const content = users()
+      expect(content).toContain(`export class Banned extends DomainError.Class("Banned", BannedSchema, { code: "permission_denied" }) {}`)
+      expect(content).toContain(`export class Banned_Appeal extends DomainError.Class("Banned_Appeal", Banned_AppealSchema, { code: "failed_precondition" }) {}`)
+      expect(content).toContain(`import { UserNotFound, QuotaExceeded } from "./errors_connect";`)
+      expect(content).toContain("readonly getUser: Rpc.UnaryHandler<typeof GetUserRequestSchema, typeof UserSchema, R, UserNotFound | Banned>;")
+      expect(content).toContain("readonly listUsers: Rpc.ServerStreamCall<typeof GetUserRequestSchema, typeof UserSchema, QuotaExceeded>;")
+      expect(content).toContain("readonly ping: Rpc.UnaryHandler<typeof GetUserRequestSchema, typeof GetUserRequestSchema, R>;")
+      expect(content).toContain("    uploadUsers: [UserNotFound, Banned_Appeal],\n")
+      expect(content).toContain("Client.make<UserServiceClient>(UserService)")
+    })
+
+    it("generates the classes of a file without services, with reason and domain when given", () => {
+      const content = contentOf(generate("target=ts", ["errors/v1/errors.proto"]), "errors/v1/errors_connect.ts")
+      expect(content).toContain(
+        `export class QuotaExceeded extends DomainError.Class("QuotaExceeded", QuotaExceededSchema, { code: "resource_exhausted", reason: "QUOTA", domain: "users.example.com" }) {}`
+      )
+      expect(content).not.toContain("Plain")
+    })
+
+    it("takes errors from plugin options for protos that cannot carry the options", () => {
+      const content = contentOf(
+        generate(
+          "target=ts,error=test.proto3.v1.SayResponse:already_exists:TAKEN:example.com,method_error=test.proto3.v1.ChatService.Say:SayResponse,method_error=test.proto3.v1.ChatService.Chat:.test.proto3.v1.SayResponse"
+        ),
+        "proto3/v1/chat_connect.ts"
+      )
+      expect(content).toContain(
+        `export class SayResponse extends DomainError.Class("SayResponse", SayResponseSchema, { code: "already_exists", reason: "TAKEN", domain: "example.com" }) {}`
+      )
+      expect(content).toContain("readonly say: Rpc.UnaryCall<typeof SayRequestSchema, typeof SayResponseSchema, SayResponse>;")
+      expect(content).toContain("readonly chat: Rpc.BidiStreamHandler<typeof ChatMessageSchema, typeof ChatMessageSchema, R, SayResponse>;")
+    })
+
+    it("rejects bad declarations with a message that names the culprit", () => {
+      expect(() => generate("target=ts,error=test.proto3.v1.SayResponse:nope")).toThrow(/Connect code/)
+      expect(() => generate("target=ts,method_error=test.proto3.v1.ChatService.Say:SayRequest")).toThrow(
+        /ChatService.Say: declared error test.proto3.v1.SayRequest is not marked as an error/
+      )
+      expect(() => generate("target=ts,method_error=test.proto3.v1.ChatService.Say:Missing")).toThrow(
+        /ChatService.Say: declared error "Missing" is not a message known/
+      )
+      expect(() => generate("target=ts,method_error=nocolon")).toThrow(/method_error=<service>.<Method>:<message>/)
+    })
   })
 
   it("prints the version and the parameter in the preamble", () => {

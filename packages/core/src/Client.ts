@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { CallOptions } from "./CallOptions.ts"
 import * as ConnectError from "./ConnectError.ts"
+import * as DomainError from "./DomainError.ts"
 import type { ClientOf } from "./Rpc.ts"
+import type { DescriptorOf, ErrorsOf, ServiceDefinition } from "./Router.ts"
 import { Transport, type TransportShape } from "./Transport.ts"
 
 /** Reads exactly one response from a client-streaming call's response stream. */
@@ -26,34 +28,55 @@ const single = <E>(responses: Stream.Stream<unknown, E>): Effect.Effect<unknown,
     )
   })
 
+/** A received error decoded into the method's declared domain errors. */
+const decoding = (classes: ReadonlyArray<DomainError.Any>) => (error: unknown) =>
+  ConnectError.isConnectError(error) ? DomainError.fromConnectError(error, classes) : error
+
 /**
- * Builds a client for `service` over a given transport.
+ * Builds a client for `service` over a given transport. `errors` (method local name → domain
+ * error classes) makes a method's calls fail with the declared domain errors the server sends
+ * instead of their `ConnectError`s.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const makeWith = <S extends DescService>(service: S, transport: TransportShape): ClientOf<S> => {
+export const makeWith = <S extends DescService, Errs extends DomainError.Declared = {}>(
+  service: S,
+  transport: TransportShape,
+  errors?: Errs
+): ClientOf<S, Errs> => {
   const client: Record<string, unknown> = {}
   for (const method of service.methods) {
+    const declared = errors?.[method.localName]
+    const decode = declared !== undefined && declared.length > 0 ? decoding(declared) : undefined
     switch (method.methodKind) {
       case "unary":
-        client[method.localName] = (request: unknown, options?: CallOptions) => transport.unary(method, request, options)
+        client[method.localName] = decode === undefined
+          ? (request: unknown, options?: CallOptions) => transport.unary(method, request, options)
+          : (request: unknown, options?: CallOptions) => Effect.mapError(transport.unary(method, request, options), decode)
         break
       case "server_streaming":
-        client[method.localName] = (request: unknown, options?: CallOptions) =>
-          transport.stream(method, Stream.succeed(request), options)
+        client[method.localName] = decode === undefined
+          ? (request: unknown, options?: CallOptions) => transport.stream(method, Stream.succeed(request), options)
+          : (request: unknown, options?: CallOptions) =>
+            Stream.mapError(transport.stream(method, Stream.succeed(request), options), decode)
         break
       case "client_streaming":
-        client[method.localName] = (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) =>
-          single(transport.stream(method, requests, options))
+        client[method.localName] = decode === undefined
+          ? (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) =>
+            single(transport.stream(method, requests, options))
+          : (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) =>
+            Effect.mapError(single(transport.stream(method, requests, options)), decode)
         break
       case "bidi_streaming":
-        client[method.localName] = (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) =>
-          transport.stream(method, requests, options)
+        client[method.localName] = decode === undefined
+          ? (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) => transport.stream(method, requests, options)
+          : (requests: Stream.Stream<unknown, unknown>, options?: CallOptions) =>
+            Stream.mapError(transport.stream(method, requests, options), decode)
         break
     }
   }
-  return client as ClientOf<S>
+  return client as ClientOf<S, Errs>
 }
 
 /**
@@ -106,10 +129,20 @@ export const callWithMetadata = <I, A, E, R>(
   })
 
 /**
- * Builds a client for `service` from the `Transport` in context. `Shape` lets generated code
- * name its own interface; it defaults to the shape derived from the descriptor.
+ * Builds a client for a service from the `Transport` in context: a descriptor, or a definition
+ * with declared domain errors (`{ descriptor, errors }`, as generated service tags carry). The shape
+ * is derived from the descriptor; generated code names its own interface with `make<Shape>(…)`.
+ *
+ * @category constructors
+ * @since 0.1.0
  */
-export const make = <Shape = never, S extends DescService = DescService>(
-  service: S
-): Effect.Effect<[Shape] extends [never] ? ClientOf<S> : Shape, never, Transport> =>
-  Effect.map(Effect.service(Transport), (transport) => makeWith(service, transport) as any)
+export const make: {
+  <X extends ServiceDefinition<any, any>>(service: X): Effect.Effect<ClientOf<DescriptorOf<X>, ErrorsOf<X>>, never, Transport>
+  <Shape>(service: ServiceDefinition<any, any>): Effect.Effect<Shape, never, Transport>
+} = (service: ServiceDefinition<DescService, DomainError.Declared>): Effect.Effect<any, never, Transport> =>
+  Effect.map(Effect.service(Transport), (transport) => {
+    const { descriptor, errors } = "kind" in service && service.kind === "service"
+      ? { descriptor: service as DescService, errors: undefined }
+      : service as { readonly descriptor: DescService; readonly errors?: DomainError.Declared | undefined }
+    return makeWith(descriptor, transport, errors)
+  })

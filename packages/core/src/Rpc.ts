@@ -10,6 +10,7 @@ import type * as Stream from "effect/Stream"
 import type { ConnectError } from "./ConnectError.ts"
 import type { HandlerContext } from "./HandlerContext.ts"
 import type { CallOptions } from "./CallOptions.ts"
+import type { ErrorOf } from "./DomainError.ts"
 
 /**
  * Unary: one request in, one response out.
@@ -17,10 +18,10 @@ import type { CallOptions } from "./CallOptions.ts"
  * @category handlers
  * @since 0.1.0
  */
-export type UnaryHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+export type UnaryHandler<I extends DescMessage, O extends DescMessage, R = never, E = never> = (
   request: MessageShape<I>,
   context: HandlerContext
-) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
+) => Effect.Effect<MessageInitShape<O>, ConnectError | E, R>
 
 /**
  * Server streaming: one request in, a stream of responses out.
@@ -28,10 +29,10 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage, R = never
  * @category handlers
  * @since 0.1.0
  */
-export type ServerStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+export type ServerStreamHandler<I extends DescMessage, O extends DescMessage, R = never, E = never> = (
   request: MessageShape<I>,
   context: HandlerContext
-) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
+) => Stream.Stream<MessageInitShape<O>, ConnectError | E, R>
 
 /**
  * Client streaming: a stream of requests in, one response out.
@@ -39,10 +40,10 @@ export type ServerStreamHandler<I extends DescMessage, O extends DescMessage, R 
  * @category handlers
  * @since 0.1.0
  */
-export type ClientStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+export type ClientStreamHandler<I extends DescMessage, O extends DescMessage, R = never, E = never> = (
   requests: Stream.Stream<MessageShape<I>, ConnectError>,
   context: HandlerContext
-) => Effect.Effect<MessageInitShape<O>, ConnectError, R>
+) => Effect.Effect<MessageInitShape<O>, ConnectError | E, R>
 
 /**
  * Bidirectional streaming: a stream of requests in, a stream of responses out.
@@ -50,10 +51,10 @@ export type ClientStreamHandler<I extends DescMessage, O extends DescMessage, R 
  * @category handlers
  * @since 0.1.0
  */
-export type BidiStreamHandler<I extends DescMessage, O extends DescMessage, R = never> = (
+export type BidiStreamHandler<I extends DescMessage, O extends DescMessage, R = never, E = never> = (
   requests: Stream.Stream<MessageShape<I>, ConnectError>,
   context: HandlerContext
-) => Stream.Stream<MessageInitShape<O>, ConnectError, R>
+) => Stream.Stream<MessageInitShape<O>, ConnectError | E, R>
 
 /**
  * The handler type of one method descriptor.
@@ -61,14 +62,14 @@ export type BidiStreamHandler<I extends DescMessage, O extends DescMessage, R = 
  * @category utility types
  * @since 0.1.0
  */
-export type HandlerOf<M, R = never> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-  ? UnaryHandler<I, O, R>
+export type HandlerOf<M, R = never, E = never> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? UnaryHandler<I, O, R, E>
   : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ServerStreamHandler<I, O, R>
+    ? ServerStreamHandler<I, O, R, E>
   : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ClientStreamHandler<I, O, R>
+    ? ClientStreamHandler<I, O, R, E>
   : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? BidiStreamHandler<I, O, R>
+    ? BidiStreamHandler<I, O, R, E>
   : never
 
 /**
@@ -78,8 +79,8 @@ export type HandlerOf<M, R = never> = M extends { methodKind: "unary"; input: in
  * @category handlers
  * @since 0.1.0
  */
-export type Handlers<S extends DescService, R = never> = S extends { method: infer Methods }
-  ? { readonly [K in keyof Methods]?: HandlerOf<Methods[K], R> }
+export type Handlers<S extends DescService, R = never, Errs = {}> = S extends { method: infer Methods }
+  ? { readonly [K in keyof Methods]?: HandlerOf<Methods[K], R, ErrorOf<Errs, K>> }
   : { readonly [name: string]: unknown }
 
 /**
@@ -88,10 +89,10 @@ export type Handlers<S extends DescService, R = never> = S extends { method: inf
  * @category clients
  * @since 0.1.0
  */
-export type UnaryCall<I extends DescMessage, O extends DescMessage> = (
+export type UnaryCall<I extends DescMessage, O extends DescMessage, E = never> = (
   request: MessageInitShape<I>,
   options?: CallOptions
-) => Effect.Effect<MessageShape<O>, ConnectError>
+) => Effect.Effect<MessageShape<O>, ConnectError | E>
 
 /**
  * A server-streaming call on a client.
@@ -99,10 +100,10 @@ export type UnaryCall<I extends DescMessage, O extends DescMessage> = (
  * @category clients
  * @since 0.1.0
  */
-export type ServerStreamCall<I extends DescMessage, O extends DescMessage> = (
+export type ServerStreamCall<I extends DescMessage, O extends DescMessage, E = never> = (
   request: MessageInitShape<I>,
   options?: CallOptions
-) => Stream.Stream<MessageShape<O>, ConnectError>
+) => Stream.Stream<MessageShape<O>, ConnectError | E>
 
 /**
  * A client-streaming call on a client: the request stream may fail with any error, which aborts the call.
@@ -110,10 +111,10 @@ export type ServerStreamCall<I extends DescMessage, O extends DescMessage> = (
  * @category clients
  * @since 0.1.0
  */
-export type ClientStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
-  requests: Stream.Stream<MessageInitShape<I>, E>,
+export type ClientStreamCall<I extends DescMessage, O extends DescMessage, E = never> = <EI = never>(
+  requests: Stream.Stream<MessageInitShape<I>, EI>,
   options?: CallOptions
-) => Effect.Effect<MessageShape<O>, ConnectError | E>
+) => Effect.Effect<MessageShape<O>, ConnectError | E | EI>
 
 /**
  * A bidirectional-streaming call on a client.
@@ -121,10 +122,10 @@ export type ClientStreamCall<I extends DescMessage, O extends DescMessage> = <E 
  * @category clients
  * @since 0.1.0
  */
-export type BidiStreamCall<I extends DescMessage, O extends DescMessage> = <E = never>(
-  requests: Stream.Stream<MessageInitShape<I>, E>,
+export type BidiStreamCall<I extends DescMessage, O extends DescMessage, E = never> = <EI = never>(
+  requests: Stream.Stream<MessageInitShape<I>, EI>,
   options?: CallOptions
-) => Stream.Stream<MessageShape<O>, ConnectError | E>
+) => Stream.Stream<MessageShape<O>, ConnectError | E | EI>
 
 /**
  * The client call type of one method descriptor.
@@ -132,14 +133,14 @@ export type BidiStreamCall<I extends DescMessage, O extends DescMessage> = <E = 
  * @category utility types
  * @since 0.1.0
  */
-export type CallOf<M> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-  ? UnaryCall<I, O>
+export type CallOf<M, E = never> = M extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+  ? UnaryCall<I, O, E>
   : M extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ServerStreamCall<I, O>
+    ? ServerStreamCall<I, O, E>
   : M extends { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ClientStreamCall<I, O>
+    ? ClientStreamCall<I, O, E>
   : M extends { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? BidiStreamCall<I, O>
+    ? BidiStreamCall<I, O, E>
   : never
 
 /**
@@ -148,8 +149,8 @@ export type CallOf<M> = M extends { methodKind: "unary"; input: infer I extends 
  * @category clients
  * @since 0.1.0
  */
-export type ClientOf<S extends DescService> = S extends { method: infer Methods }
-  ? { readonly [K in keyof Methods]: CallOf<Methods[K]> }
+export type ClientOf<S extends DescService, Errs = {}> = S extends { method: infer Methods }
+  ? { readonly [K in keyof Methods]: CallOf<Methods[K], ErrorOf<Errs, K>> }
   : { readonly [name: string]: unknown }
 
 /**

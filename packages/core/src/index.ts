@@ -9,6 +9,8 @@
 export * as Code from "./Code.ts"
 /** Typed Connect errors with metadata and details. */
 export * as ConnectError from "./ConnectError.ts"
+/** Typed domain errors: protobuf messages a method declares it may fail with, as tagged Effect errors. */
+export * as DomainError from "./DomainError.ts"
 /** Options of a single call (headers, timeout, header/trailer callbacks). */
 export * as CallOptions from "./CallOptions.ts"
 /** Binary proto and JSON codecs. */
@@ -55,3 +57,5 @@ export * as Reflection from "./extensions/Reflection.ts"
 export * as Retry from "./extensions/Retry.ts"
 /** OpenTelemetry-style spans and trace propagation. */
 export * as Telemetry from "./extensions/Telemetry.ts"
+/** RPC call counts and durations with Effect's Metric. */
+export * as Metrics from "./extensions/Metrics.ts"

@@ -10,13 +10,14 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { PingService as PingServiceDescriptor } from "./ping_pb.ts";
 import type { PingRequestSchema, PingResponseSchema, SumRequestSchema, SumResponseSchema, CountUpRequestSchema, CountUpResponseSchema, CumSumRequestSchema, CumSumResponseSchema } from "./ping_pb.ts";
 
 /**
- * Handlers of bench.v1.PingService, as Effect values.
+ * Handlers of bench.v1.PingService, as Effect values (they may require `R`).
  *
  * @generated from service bench.v1.PingService
  */
@@ -49,16 +50,20 @@ export interface PingServiceHandlers<R = never> {
 
 /**
  * The implementation of bench.v1.PingService as an Effect service.
- * Provide it with `PingService.layer(...)`; serve it with `Router.fromServices(PingService)`.
+ * Provide it with `PingService.layer(...)`; serve it with `Router.fromServices(PingService)`, or pass `PingService` and handlers to `Router.service`.
  *
  * @generated from service bench.v1.PingService
  */
 export class PingService extends Context.Service<PingService, PingServiceHandlers>()("bench.v1.PingService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = PingServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<PingServiceHandlers, E, R>): Layer.Layer<PingService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(PingService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<PingServiceHandlers<RH>, E, R>): Layer.Layer<PingService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(PingService, Router.captureContext<PingServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of bench.v1.PingService. */

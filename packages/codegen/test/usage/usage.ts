@@ -16,6 +16,8 @@ import { StoreClient, StoreService } from "../gen/proto2/v1/legacy_connect.ts"
 import { CounterClient, CounterService } from "../gen/editions/v1/editions_connect.ts"
 import { Client, Layer as LayerService, PingSchema } from "../gen/collisions/v1/collisions_connect.ts"
 import { ChatService as ChatServiceDescriptor } from "../gen/proto3/v1/chat_pb.ts"
+import { type QuotaExceeded, UserNotFound } from "../gen/errors/v1/errors_connect.ts"
+import { Banned, UserClient, UserService } from "../gen/errors/v1/users_connect.ts"
 
 /** All four method kinds, with parameter types inferred from ChatServiceHandlers. */
 export const chatLayer = ChatService.layer(Effect.succeed({
@@ -116,3 +118,26 @@ export const collisions = [
 ] as const
 
 export type Unused = [typeof _chatLayer, typeof _withRequirements, typeof _provided]
+
+// Domain errors: a handler may fail with the errors its method declares, and only with those;
+// the client call's error type carries them.
+
+export const usersRouter = Router.service(UserService, {
+  getUser: (request) => request.id === "" ? Effect.fail(new Banned({ note: "empty" })) : Effect.fail(new UserNotFound({ userId: request.id })),
+  listUsers: () => Stream.empty,
+  chat: (requests) => Stream.mapEffect(requests, (r) => Effect.fail(new UserNotFound({ userId: r.id })))
+})
+export const wrongError = Router.service(UserService, {
+  // @ts-expect-error: Ping declares no errors
+  ping: (request) => Effect.fail(new UserNotFound({ userId: request.id }))
+})
+export const userCall = Effect.gen(function*() {
+  const users = yield* UserClient
+  return yield* users.getUser({ id: "1" }).pipe(
+    Effect.catchTag("UserNotFound", (e) => Effect.succeed({ id: e.userId, name: "" })),
+    Effect.catchTag("Banned", (e) => Effect.succeed({ id: "", name: e.note }))
+  )
+})
+const _userCall: Effect.Effect<{ id: string; name: string }, ConnectError, UserClient> = userCall
+const _streamError = (users: UserClient["Service"]): Stream.Stream<unknown, ConnectError | QuotaExceeded> => users.listUsers({ id: "" })
+export type UnusedErrors = [typeof _userCall, typeof _streamError]

@@ -1,9 +1,11 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
+import { isDomainError, toConnectError } from "../DomainError.ts"
 import type { Codec } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
@@ -26,6 +28,8 @@ export interface Route {
   readonly path: string
   readonly handler: AnyHandler | undefined
   readonly interceptors: ReadonlyArray<ServerInterceptor<any, any, any>>
+  /** The context the handler's implementation captured when it was built (see `Router.captureContext`). */
+  readonly context?: Context.Context<never> | undefined
 }
 
 /** Resolved server configuration shared by all protocols. */
@@ -118,7 +122,9 @@ export const sentTrailers = (ctx: HandlerContext | undefined): Headers | undefin
 /** Converts the failure cause of a handler into the ConnectError to send. */
 export const errorFromCause = (cause: Cause.Cause<unknown>): ConnectError.ConnectError => {
   const found = Cause.findError(cause)
-  if (found._tag === "Success") return ConnectError.from(found.success, "unknown")
+  if (found._tag === "Success") {
+    return isDomainError(found.success) ? toConnectError(found.success) : ConnectError.from(found.success, "unknown")
+  }
   if (Cause.hasInterruptsOnly(cause)) return ConnectError.make("canceled", "the call was canceled")
   const defect = Cause.findDefect(cause)
   if (defect._tag === "Success") return ConnectError.from(defect.success, "internal")
@@ -157,6 +163,7 @@ export const around = <A>(
 ): Effect.Effect<A, ConnectError.ConnectError, any> => {
   let eff: Effect.Effect<A, ConnectError.ConnectError, any> = Effect.provideService(work, CurrentCall, ctx)
   for (let i = route.interceptors.length - 1; i >= 0; i--) eff = route.interceptors[i]!.intercept!(eff, ctx)
+  if (route.context !== undefined) eff = Effect.updateContext(eff, beneath(route.context))
   if (timeoutMs !== undefined) {
     const bounded = Effect.timeoutOrElse(eff, {
       duration: timeoutMs,
@@ -171,6 +178,31 @@ export const around = <A>(
       : bounded
   }
   return eff
+}
+
+type ContextUpdate = (serving: Context.Context<never>) => Context.Context<any>
+
+const beneathCache = new WeakMap<Context.Context<never>, ContextUpdate>()
+
+/**
+ * Puts a captured context beneath the serving one (whose services win; per-call services are
+ * added inside). The merge is cached per serving context, which adapters keep for the server's
+ * lifetime, so a call pays a lookup, not a copy.
+ */
+const beneath = (captured: Context.Context<never>): ContextUpdate => {
+  const cached = beneathCache.get(captured)
+  if (cached !== undefined) return cached
+  const merged = new WeakMap<Context.Context<never>, Context.Context<any>>()
+  const update: ContextUpdate = (serving) => {
+    let m = merged.get(serving)
+    if (m === undefined) {
+      m = Context.merge(captured, serving) as Context.Context<any>
+      merged.set(serving, m)
+    }
+    return m
+  }
+  beneathCache.set(captured, update)
+  return update
 }
 
 /** The unimplemented error for a method with no handler. */
@@ -193,9 +225,13 @@ const exactlyOne = <A>(stream: Stream.Stream<A, ConnectError.ConnectError>, what
       ? Effect.succeed(all[0]!)
       : Effect.fail(ConnectError.make("internal", `an interceptor left ${all.length === 0 ? "no" : "more than one"} ${what}`)))
 
+/** Whether two descriptors describe the same method (generated descriptors are shared, copies are not). */
+const sameMethod = (a: DescMethod, b: DescMethod): boolean =>
+  a === b || (a.name === b.name && a.parent.typeName === b.parent.typeName)
+
 /**
  * Wraps a handler in the message-level sides (`unary`, `stream`) of an interceptor; the handler
- * is returned as it is when the interceptor has none for its kind.
+ * is returned as it is when the interceptor has none for its kind, or is scoped to another method.
  */
 export const wrapHandler = (
   method: DescMethod,
@@ -203,6 +239,8 @@ export const wrapHandler = (
   interceptor: ServerInterceptor<any, any, any>
 ): AnyHandler => {
   const { stream, unary } = interceptor
+  // an interceptor scoped to another method leaves this handler as it is
+  if (interceptor.method !== undefined && !sameMethod(interceptor.method, method)) return handler
   switch (method.methodKind) {
     case "unary":
       return unary === undefined ? handler : (request, ctx) => unary((r) => handler(r, ctx), request, ctx)

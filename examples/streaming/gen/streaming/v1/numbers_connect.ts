@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { NumbersService as NumbersServiceDescriptor } from "./numbers_pb.ts";
@@ -15,7 +16,7 @@ import type { SquareRequestSchema, SquareResponseSchema, CountRequestSchema, Cou
 /**
  * NumbersService shows the four RPC kinds on the smallest possible messages.
  *
- * Handlers of streaming.v1.NumbersService, as Effect values.
+ * Handlers of streaming.v1.NumbersService, as Effect values (they may require `R`).
  *
  * @generated from service streaming.v1.NumbersService
  */
@@ -49,16 +50,20 @@ export interface NumbersServiceHandlers<R = never> {
 
 /**
  * The implementation of streaming.v1.NumbersService as an Effect service.
- * Provide it with `NumbersService.layer(...)`; serve it with `Router.fromServices(NumbersService)`.
+ * Provide it with `NumbersService.layer(...)`; serve it with `Router.fromServices(NumbersService)`, or pass `NumbersService` and handlers to `Router.service`.
  *
  * @generated from service streaming.v1.NumbersService
  */
 export class NumbersService extends Context.Service<NumbersService, NumbersServiceHandlers>()("streaming.v1.NumbersService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = NumbersServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<NumbersServiceHandlers, E, R>): Layer.Layer<NumbersService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(NumbersService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<NumbersServiceHandlers<RH>, E, R>): Layer.Layer<NumbersService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(NumbersService, Router.captureContext<NumbersServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of streaming.v1.NumbersService. */

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { ElizaService as ElizaServiceDescriptor } from "./eliza_pb.ts";
@@ -20,7 +21,7 @@ import type { SayRequestSchema, SayResponseSchema, ConverseRequestSchema, Conver
  * psychotherapist, and is commonly found as an Easter egg in emacs
  * distributions.
  *
- * Handlers of connectrpc.eliza.v1.ElizaService, as Effect values.
+ * Handlers of connectrpc.eliza.v1.ElizaService, as Effect values (they may require `R`).
  *
  * @generated from service connectrpc.eliza.v1.ElizaService
  */
@@ -60,16 +61,20 @@ export interface ElizaServiceHandlers<R = never> {
 
 /**
  * The implementation of connectrpc.eliza.v1.ElizaService as an Effect service.
- * Provide it with `ElizaService.layer(...)`; serve it with `Router.fromServices(ElizaService)`.
+ * Provide it with `ElizaService.layer(...)`; serve it with `Router.fromServices(ElizaService)`, or pass `ElizaService` and handlers to `Router.service`.
  *
  * @generated from service connectrpc.eliza.v1.ElizaService
  */
 export class ElizaService extends Context.Service<ElizaService, ElizaServiceHandlers>()("connectrpc.eliza.v1.ElizaService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = ElizaServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<ElizaServiceHandlers, E, R>): Layer.Layer<ElizaService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(ElizaService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<ElizaServiceHandlers<RH>, E, R>): Layer.Layer<ElizaService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(ElizaService, Router.captureContext<ElizaServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of connectrpc.eliza.v1.ElizaService. */

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer$1 from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client$1 from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { Layer as LayerDescriptor, Client as ClientDescriptor, PingSchema$ as PingSchemaDescriptor } from "./collisions_pb.ts";
@@ -15,7 +16,7 @@ import type { EffectSchema, ContextSchema, PingSchema as PingSchema$1 } from "./
 /**
  * Named like the namespace import of effect/Layer: the import is aliased.
  *
- * Handlers of test.collisions.v1.Layer, as Effect values.
+ * Handlers of test.collisions.v1.Layer, as Effect values (they may require `R`).
  *
  * @generated from service test.collisions.v1.Layer
  */
@@ -28,16 +29,20 @@ export interface LayerHandlers<R = never> {
 
 /**
  * The implementation of test.collisions.v1.Layer as an Effect service.
- * Provide it with `Layer.layer(...)`; serve it with `Router.fromServices(Layer)`.
+ * Provide it with `Layer.layer(...)`; serve it with `Router.fromServices(Layer)`, or pass `Layer` and handlers to `Router.service`.
  *
  * @generated from service test.collisions.v1.Layer
  */
 export class Layer extends Context.Service<Layer, LayerHandlers>()("test.collisions.v1.Layer") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = LayerDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<LayerHandlers, E, R>): Layer$1.Layer<Layer, E, Exclude<R, Scope.Scope>> =>
-    Layer$1.effect(Layer, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<LayerHandlers<RH>, E, R>): Layer$1.Layer<Layer, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer$1.effect(Layer, Router.captureContext<LayerHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.collisions.v1.Layer. */
@@ -59,7 +64,7 @@ export class LayerClient extends Context.Service<LayerClient, LayerClientShape>(
 /**
  * Named like the namespace import of @connect-effect/core/Client.
  *
- * Handlers of test.collisions.v1.Client, as Effect values.
+ * Handlers of test.collisions.v1.Client, as Effect values (they may require `R`).
  *
  * @generated from service test.collisions.v1.Client
  */
@@ -72,16 +77,20 @@ export interface ClientHandlers<R = never> {
 
 /**
  * The implementation of test.collisions.v1.Client as an Effect service.
- * Provide it with `Client.layer(...)`; serve it with `Router.fromServices(Client)`.
+ * Provide it with `Client.layer(...)`; serve it with `Router.fromServices(Client)`, or pass `Client` and handlers to `Router.service`.
  *
  * @generated from service test.collisions.v1.Client
  */
 export class Client extends Context.Service<Client, ClientHandlers>()("test.collisions.v1.Client") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = ClientDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<ClientHandlers, E, R>): Layer$1.Layer<Client, E, Exclude<R, Scope.Scope>> =>
-    Layer$1.effect(Client, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<ClientHandlers<RH>, E, R>): Layer$1.Layer<Client, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer$1.effect(Client, Router.captureContext<ClientHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.collisions.v1.Client. */
@@ -103,7 +112,7 @@ export class ClientClient extends Context.Service<ClientClient, ClientClientShap
 /**
  * Collides with the schema of message Ping.
  *
- * Handlers of test.collisions.v1.PingSchema, as Effect values.
+ * Handlers of test.collisions.v1.PingSchema, as Effect values (they may require `R`).
  *
  * @generated from service test.collisions.v1.PingSchema
  */
@@ -116,16 +125,20 @@ export interface PingSchemaHandlers<R = never> {
 
 /**
  * The implementation of test.collisions.v1.PingSchema as an Effect service.
- * Provide it with `PingSchema.layer(...)`; serve it with `Router.fromServices(PingSchema)`.
+ * Provide it with `PingSchema.layer(...)`; serve it with `Router.fromServices(PingSchema)`, or pass `PingSchema` and handlers to `Router.service`.
  *
  * @generated from service test.collisions.v1.PingSchema
  */
 export class PingSchema extends Context.Service<PingSchema, PingSchemaHandlers>()("test.collisions.v1.PingSchema") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = PingSchemaDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<PingSchemaHandlers, E, R>): Layer$1.Layer<PingSchema, E, Exclude<R, Scope.Scope>> =>
-    Layer$1.effect(PingSchema, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<PingSchemaHandlers<RH>, E, R>): Layer$1.Layer<PingSchema, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer$1.effect(PingSchema, Router.captureContext<PingSchemaHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.collisions.v1.PingSchema. */

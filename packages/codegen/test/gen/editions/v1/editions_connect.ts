@@ -8,6 +8,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { CounterService as CounterServiceDescriptor } from "./editions_pb.ts";
@@ -16,7 +17,7 @@ import type { IncrementRequestSchema, CounterValueSchema, WatchRequestSchema } f
 /**
  * An Editions 2023 service.
  *
- * Handlers of test.editions.v1.CounterService, as Effect values.
+ * Handlers of test.editions.v1.CounterService, as Effect values (they may require `R`).
  *
  * @generated from service test.editions.v1.CounterService
  */
@@ -43,16 +44,20 @@ export interface CounterServiceHandlers<R = never> {
 
 /**
  * The implementation of test.editions.v1.CounterService as an Effect service.
- * Provide it with `CounterService.layer(...)`; serve it with `Router.fromServices(CounterService)`.
+ * Provide it with `CounterService.layer(...)`; serve it with `Router.fromServices(CounterService)`, or pass `CounterService` and handlers to `Router.service`.
  *
  * @generated from service test.editions.v1.CounterService
  */
 export class CounterService extends Context.Service<CounterService, CounterServiceHandlers>()("test.editions.v1.CounterService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = CounterServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<CounterServiceHandlers, E, R>): Layer.Layer<CounterService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(CounterService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<CounterServiceHandlers<RH>, E, R>): Layer.Layer<CounterService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(CounterService, Router.captureContext<CounterServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.editions.v1.CounterService. */

@@ -7,6 +7,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { StoreService as StoreServiceDescriptor } from "./legacy_pb.ts";
@@ -15,7 +16,7 @@ import type { GetRequestSchema, ItemSchema, PutResponseSchema } from "./legacy_p
 /**
  * A proto2 service.
  *
- * Handlers of test.proto2.v1.StoreService, as Effect values.
+ * Handlers of test.proto2.v1.StoreService, as Effect values (they may require `R`).
  *
  * @generated from service test.proto2.v1.StoreService
  */
@@ -36,16 +37,20 @@ export interface StoreServiceHandlers<R = never> {
 
 /**
  * The implementation of test.proto2.v1.StoreService as an Effect service.
- * Provide it with `StoreService.layer(...)`; serve it with `Router.fromServices(StoreService)`.
+ * Provide it with `StoreService.layer(...)`; serve it with `Router.fromServices(StoreService)`, or pass `StoreService` and handlers to `Router.service`.
  *
  * @generated from service test.proto2.v1.StoreService
  */
 export class StoreService extends Context.Service<StoreService, StoreServiceHandlers>()("test.proto2.v1.StoreService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = StoreServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<StoreServiceHandlers, E, R>): Layer.Layer<StoreService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(StoreService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<StoreServiceHandlers<RH>, E, R>): Layer.Layer<StoreService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(StoreService, Router.captureContext<StoreServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.proto2.v1.StoreService. */

@@ -11,6 +11,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { ChatService as ChatServiceDescriptor, Pinger as PingerDescriptor, LegacyChatService as LegacyChatServiceDescriptor, EmptyService as EmptyServiceDescriptor } from "./chat_pb.ts";
@@ -23,7 +24,7 @@ import type { EchoSchema } from "./common_pb.ts";
  *
  * It has a multi-line comment with a *\/ sequence and `code`.
  *
- * Handlers of test.proto3.v1.ChatService, as Effect values.
+ * Handlers of test.proto3.v1.ChatService, as Effect values (they may require `R`).
  *
  * @generated from service test.proto3.v1.ChatService
  */
@@ -79,16 +80,20 @@ export interface ChatServiceHandlers<R = never> {
 
 /**
  * The implementation of test.proto3.v1.ChatService as an Effect service.
- * Provide it with `ChatService.layer(...)`; serve it with `Router.fromServices(ChatService)`.
+ * Provide it with `ChatService.layer(...)`; serve it with `Router.fromServices(ChatService)`, or pass `ChatService` and handlers to `Router.service`.
  *
  * @generated from service test.proto3.v1.ChatService
  */
 export class ChatService extends Context.Service<ChatService, ChatServiceHandlers>()("test.proto3.v1.ChatService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = ChatServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<ChatServiceHandlers, E, R>): Layer.Layer<ChatService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(ChatService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<ChatServiceHandlers<RH>, E, R>): Layer.Layer<ChatService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(ChatService, Router.captureContext<ChatServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.proto3.v1.ChatService. */
@@ -154,7 +159,7 @@ export class ChatClient extends Context.Service<ChatClient, ChatServiceClient>()
  * A service without the Service suffix: the client tag is PingerClient and the
  * client interface PingerClientShape.
  *
- * Handlers of test.proto3.v1.Pinger, as Effect values.
+ * Handlers of test.proto3.v1.Pinger, as Effect values (they may require `R`).
  *
  * @generated from service test.proto3.v1.Pinger
  */
@@ -167,16 +172,20 @@ export interface PingerHandlers<R = never> {
 
 /**
  * The implementation of test.proto3.v1.Pinger as an Effect service.
- * Provide it with `Pinger.layer(...)`; serve it with `Router.fromServices(Pinger)`.
+ * Provide it with `Pinger.layer(...)`; serve it with `Router.fromServices(Pinger)`, or pass `Pinger` and handlers to `Router.service`.
  *
  * @generated from service test.proto3.v1.Pinger
  */
 export class Pinger extends Context.Service<Pinger, PingerHandlers>()("test.proto3.v1.Pinger") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = PingerDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<PingerHandlers, E, R>): Layer.Layer<Pinger, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(Pinger, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<PingerHandlers<RH>, E, R>): Layer.Layer<Pinger, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(Pinger, Router.captureContext<PingerHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.proto3.v1.Pinger. */
@@ -198,7 +207,7 @@ export class PingerClient extends Context.Service<PingerClient, PingerClientShap
 /**
  * A deprecated service.
  *
- * Handlers of test.proto3.v1.LegacyChatService, as Effect values.
+ * Handlers of test.proto3.v1.LegacyChatService, as Effect values (they may require `R`).
  *
  * @generated from service test.proto3.v1.LegacyChatService
  * @deprecated
@@ -212,7 +221,7 @@ export interface LegacyChatServiceHandlers<R = never> {
 
 /**
  * The implementation of test.proto3.v1.LegacyChatService as an Effect service.
- * Provide it with `LegacyChatService.layer(...)`; serve it with `Router.fromServices(LegacyChatService)`.
+ * Provide it with `LegacyChatService.layer(...)`; serve it with `Router.fromServices(LegacyChatService)`, or pass `LegacyChatService` and handlers to `Router.service`.
  *
  * @generated from service test.proto3.v1.LegacyChatService
  * @deprecated
@@ -220,9 +229,13 @@ export interface LegacyChatServiceHandlers<R = never> {
 export class LegacyChatService extends Context.Service<LegacyChatService, LegacyChatServiceHandlers>()("test.proto3.v1.LegacyChatService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = LegacyChatServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<LegacyChatServiceHandlers, E, R>): Layer.Layer<LegacyChatService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(LegacyChatService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<LegacyChatServiceHandlers<RH>, E, R>): Layer.Layer<LegacyChatService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(LegacyChatService, Router.captureContext<LegacyChatServiceHandlers, RH, E, R>(make));
 }
 
 /**
@@ -250,7 +263,7 @@ export class LegacyChatClient extends Context.Service<LegacyChatClient, LegacyCh
 /**
  * A service without methods.
  *
- * Handlers of test.proto3.v1.EmptyService, as Effect values.
+ * Handlers of test.proto3.v1.EmptyService, as Effect values (they may require `R`).
  *
  * @generated from service test.proto3.v1.EmptyService
  */
@@ -259,16 +272,20 @@ export interface EmptyServiceHandlers<R = never> {
 
 /**
  * The implementation of test.proto3.v1.EmptyService as an Effect service.
- * Provide it with `EmptyService.layer(...)`; serve it with `Router.fromServices(EmptyService)`.
+ * Provide it with `EmptyService.layer(...)`; serve it with `Router.fromServices(EmptyService)`, or pass `EmptyService` and handlers to `Router.service`.
  *
  * @generated from service test.proto3.v1.EmptyService
  */
 export class EmptyService extends Context.Service<EmptyService, EmptyServiceHandlers>()("test.proto3.v1.EmptyService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = EmptyServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<EmptyServiceHandlers, E, R>): Layer.Layer<EmptyService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(EmptyService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<EmptyServiceHandlers<RH>, E, R>): Layer.Layer<EmptyService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(EmptyService, Router.captureContext<EmptyServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of test.proto3.v1.EmptyService. */

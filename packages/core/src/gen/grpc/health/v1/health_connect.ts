@@ -12,6 +12,7 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "../../../../Client.ts";
+import * as Router from "../../../../Router.ts";
 import type * as Rpc from "../../../../Rpc.ts";
 import type { Transport } from "../../../../Transport.ts";
 import { Health as HealthDescriptor } from "./health_pb.ts";
@@ -20,7 +21,7 @@ import type { HealthCheckRequestSchema, HealthCheckResponseSchema, HealthListReq
 /**
  * Tells whether the server (or one of its services) can take calls.
  *
- * Handlers of grpc.health.v1.Health, as Effect values.
+ * Handlers of grpc.health.v1.Health, as Effect values (they may require `R`).
  *
  * @generated from service grpc.health.v1.Health
  */
@@ -51,16 +52,20 @@ export interface HealthHandlers<R = never> {
 
 /**
  * The implementation of grpc.health.v1.Health as an Effect service.
- * Provide it with `Health.layer(...)`; serve it with `Router.fromServices(Health)`.
+ * Provide it with `Health.layer(...)`; serve it with `Router.fromServices(Health)`, or pass `Health` and handlers to `Router.service`.
  *
  * @generated from service grpc.health.v1.Health
  */
 export class Health extends Context.Service<Health, HealthHandlers>()("grpc.health.v1.Health") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = HealthDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<HealthHandlers, E, R>): Layer.Layer<Health, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(Health, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<HealthHandlers<RH>, E, R>): Layer.Layer<Health, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(Health, Router.captureContext<HealthHandlers, RH, E, R>(make));
 }
 
 /** A typed client of grpc.health.v1.Health. */

@@ -11,13 +11,14 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "../../../../Client.ts";
+import * as Router from "../../../../Router.ts";
 import type * as Rpc from "../../../../Rpc.ts";
 import type { Transport } from "../../../../Transport.ts";
 import { ServerReflection as ServerReflectionDescriptor } from "./reflection_pb.ts";
 import type { ServerReflectionRequestSchema, ServerReflectionResponseSchema } from "./reflection_pb.ts";
 
 /**
- * Handlers of grpc.reflection.v1alpha.ServerReflection, as Effect values.
+ * Handlers of grpc.reflection.v1alpha.ServerReflection, as Effect values (they may require `R`).
  *
  * @generated from service grpc.reflection.v1alpha.ServerReflection
  * @deprecated
@@ -33,7 +34,7 @@ export interface ServerReflectionHandlers<R = never> {
 
 /**
  * The implementation of grpc.reflection.v1alpha.ServerReflection as an Effect service.
- * Provide it with `ServerReflection.layer(...)`; serve it with `Router.fromServices(ServerReflection)`.
+ * Provide it with `ServerReflection.layer(...)`; serve it with `Router.fromServices(ServerReflection)`, or pass `ServerReflection` and handlers to `Router.service`.
  *
  * @generated from service grpc.reflection.v1alpha.ServerReflection
  * @deprecated
@@ -41,9 +42,13 @@ export interface ServerReflectionHandlers<R = never> {
 export class ServerReflection extends Context.Service<ServerReflection, ServerReflectionHandlers>()("grpc.reflection.v1alpha.ServerReflection") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = ServerReflectionDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<ServerReflectionHandlers, E, R>): Layer.Layer<ServerReflection, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(ServerReflection, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<ServerReflectionHandlers<RH>, E, R>): Layer.Layer<ServerReflection, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(ServerReflection, Router.captureContext<ServerReflectionHandlers, RH, E, R>(make));
 }
 
 /**

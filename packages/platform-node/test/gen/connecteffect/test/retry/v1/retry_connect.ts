@@ -9,13 +9,14 @@ import type * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type * as Scope from "effect/Scope";
 import * as Client from "@connect-effect/core/Client";
+import * as Router from "@connect-effect/core/Router";
 import type * as Rpc from "@connect-effect/core/Rpc";
 import type { Transport } from "@connect-effect/core/Transport";
 import { RetryService as RetryServiceDescriptor } from "./retry_pb.ts";
 import type { RetryRequestSchema, RetryResponseSchema } from "./retry_pb.ts";
 
 /**
- * Handlers of connecteffect.test.retry.v1.RetryService, as Effect values.
+ * Handlers of connecteffect.test.retry.v1.RetryService, as Effect values (they may require `R`).
  *
  * @generated from service connecteffect.test.retry.v1.RetryService
  */
@@ -54,16 +55,20 @@ export interface RetryServiceHandlers<R = never> {
 
 /**
  * The implementation of connecteffect.test.retry.v1.RetryService as an Effect service.
- * Provide it with `RetryService.layer(...)`; serve it with `Router.fromServices(RetryService)`.
+ * Provide it with `RetryService.layer(...)`; serve it with `Router.fromServices(RetryService)`, or pass `RetryService` and handlers to `Router.service`.
  *
  * @generated from service connecteffect.test.retry.v1.RetryService
  */
 export class RetryService extends Context.Service<RetryService, RetryServiceHandlers>()("connecteffect.test.retry.v1.RetryService") {
   /** The protobuf-es descriptor of the service. */
   static readonly descriptor = RetryServiceDescriptor;
-  /** Builds the implementation from an Effect (its requirements become the layer's). */
-  static readonly layer = <E, R>(make: Effect.Effect<RetryServiceHandlers, E, R>): Layer.Layer<RetryService, E, Exclude<R, Scope.Scope>> =>
-    Layer.effect(RetryService, make);
+  /**
+   * Builds the implementation from an Effect. Its requirements become the layer's, and so do the
+   * services the handlers require (`RH`): the layer captures them when it is built and provides
+   * them to every call.
+   */
+  static readonly layer = <E, R, RH = never>(make: Effect.Effect<RetryServiceHandlers<RH>, E, R>): Layer.Layer<RetryService, E, Exclude<R, Scope.Scope> | RH> =>
+    Layer.effect(RetryService, Router.captureContext<RetryServiceHandlers, RH, E, R>(make));
 }
 
 /** A typed client of connecteffect.test.retry.v1.RetryService. */
