@@ -18,7 +18,7 @@ export const dynamic = "force-dynamic"
 
 /** Built once per server process, on first import; every request reuses it. */
 const handler: Promise<FetchHandler.FetchHandler> = Effect.runPromise(
-  Effect.flatMap(Router.fromServices(ElizaService), (router) => FetchHandler.fromRouter(router, { readMaxBytes: 64 * 1024 })).pipe(
+  FetchHandler.fromRouter(Router.fromServices(ElizaService), { readMaxBytes: 64 * 1024 }).pipe(
     Effect.provide(Layer.merge(ElizaLive, NodeCompression.layer))
   )
 )
