@@ -4,13 +4,17 @@
  * 1. builds and packs every package (scripts/pack.ts), copies the app template (test/consumer/app)
  *    into a temporary folder outside the repository, and installs the tarballs plus the public
  *    dependencies from the registry with npm — no workspaces, no path mapping, no source condition;
- * 2. generates the app's service with the installed plugins (`npx buf generate`, as the docs say),
- *    and a real-world corpus nobody here wrote (npm `google-proto-files`), which must type-check
- *    and import on Node;
+ * 2. generates the app's service with the installed plugins (`npx buf generate`, as the docs say;
+ *    and protoc), with connect-effect's typed-error options taken from the installed codegen
+ *    package (`node_modules/@connect-effect/codegen/proto`: buf.yaml's second module, protoc's
+ *    `-I`), and a real-world corpus nobody here wrote (npm `google-proto-files`), which must
+ *    type-check and import on Node;
  * 3. type-checks the app with tsc under `nodenext` and under `bundler` (strict flags,
  *    `skipLibCheck: false`);
  * 4. runs servers and clients with every kind of call on Node 22, Node 24, Bun and Deno, and the
- *    app compiled to JavaScript (plus the plugin) on the oldest Node of `engines`;
+ *    app compiled to JavaScript (plus the plugin) on the oldest Node of `engines`; every client
+ *    also catches the typed domain error `ItemNotFound` by its tag (unary and mid-stream), and the
+ *    test checks what it caught;
  * 5. bundles the browser client with esbuild and runs it in headless Chromium against the Node
  *    server;
  * 6. lints every tarball with `publint --strict` and `attw` (ESM-only profile).
@@ -129,12 +133,36 @@ const startServer = (cmd: string, args: ReadonlyArray<string>): Promise<Server> 
     })
   })
 
-/** Runs a client program of the app; it prints `ok <summary>` and exits 0 when every call matched. */
+/** An `ItemNotFound` as src/calls.ts reports it once caught with `Effect.catchTag`. */
+const caughtItemNotFound = (sku: string) => ({
+  tag: "ItemNotFound",
+  sku,
+  message: "ItemNotFound",
+  code: "not_found",
+  details: ["acme.shop.v1.ItemNotFound", "google.rpc.ErrorInfo"]
+})
+
+/**
+ * The typed domain error of src/calls.ts (GetStock and CheckStock declare `ItemNotFound` in the
+ * proto): caught by its tag from a unary call and from the middle of a server stream.
+ */
+const expectedDomainError = {
+  found: "FD-001 240",
+  unary: caughtItemNotFound("BK-404"),
+  serverStream: { received: ["BK-001 12", "TL-001 0"], caught: caughtItemNotFound("XX-000") }
+}
+
+/**
+ * Runs a client program of the app; it prints `ok <summary>` and exits 0 when every call matched.
+ * Every client runs every kind, the typed domain error too: its summary is checked here as well.
+ */
 const runClient = async (cmd: string, args: ReadonlyArray<string>): Promise<string> => {
   const r = await run(cmd, args, { timeoutMs: 120_000 })
-  if (r.code !== 0 || !/^ok /m.test(r.stdout)) {
+  const line = /^ok (.*)$/m.exec(r.stdout)
+  if (r.code !== 0 || line === null) {
     throw new Error(`${path.basename(cmd)} ${args.join(" ")} exited ${r.code}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`)
   }
+  expect(JSON.parse(line[1]!).domainError).toEqual(expectedDomainError)
   return r.stdout
 }
 
@@ -153,6 +181,22 @@ const du = (dir: string): number => {
   }
   return total
 }
+
+/** Every file under `dir`, relative to it, sorted. */
+const listFiles = (dir: string): Array<string> =>
+  (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<fs.Dirent>)
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort()
+
+/** protoc's import paths, as a user passes them: the app's protos, and connect-effect's options from the installed package. */
+const protocIncludes = ["-I", "proto", "-I", "node_modules/@connect-effect/codegen/proto"]
+
+/** The files protoc generates (what `buf generate` does with the workspace): the app's protos and the options file. */
+const protocFiles = (): Array<string> => [
+  ...(fs.readdirSync(path.join(APP, "proto"), { recursive: true }) as Array<string>).filter((f) => f.endsWith(".proto")),
+  "connecteffect/v1/errors.proto"
+]
 
 const copyTemplate = (from: string, to: string) => {
   fs.cpSync(from, to, {
@@ -210,6 +254,8 @@ describe("a user's app, installed from the packed tarballs", () => {
     const ls = (dir: string) => fs.existsSync(path.join(APP, "node_modules", dir))
     expect(ls("@connect-effect/core/dist/index.js")).toBe(true)
     expect(ls("@connect-effect/core/test")).toBe(false)
+    // the typed domain errors' options, for buf.yaml's second module and protoc's -I
+    expect(ls("@connect-effect/codegen/proto/connecteffect/v1/errors.proto")).toBe(true)
     expect(ls("@effect/platform-node")).toBe(false)
     expect(fs.realpathSync(path.join(APP, "node_modules/@connect-effect/core")).startsWith(APP)).toBe(true)
     // peer dependencies: the app's own copies are the ones the packages use
@@ -224,25 +270,40 @@ describe("a user's app, installed from the packed tarballs", () => {
     expect(fs.existsSync(path.join(APP, "gen/acme/shop/v1/shop_pb.ts"))).toBe(true)
     expect(fs.existsSync(path.join(APP, "gen/acme/shop/v1/shop_connect.ts"))).toBe(true)
     // erasable_syntax=true: no TypeScript enum that Node's type stripping would refuse
-    expect(fs.readFileSync(path.join(APP, "gen/acme/shop/v1/shop_pb.ts"), "utf8")).not.toMatch(/^export enum /m)
+    const shopPb = fs.readFileSync(path.join(APP, "gen/acme/shop/v1/shop_pb.ts"), "utf8")
+    expect(shopPb).not.toMatch(/^export enum /m)
+    // the second module of buf.yaml (node_modules/@connect-effect/codegen/proto) is generated too,
+    // and shop_pb.ts imports it; the domain error is a class, declared on its two methods
+    expect(fs.existsSync(path.join(APP, "gen/connecteffect/v1/errors_pb.ts"))).toBe(true)
+    expect(shopPb).toContain(`from "../../../connecteffect/v1/errors_pb.ts"`)
+    const shopConnect = fs.readFileSync(path.join(APP, "gen/acme/shop/v1/shop_connect.ts"), "utf8")
+    expect(shopConnect).toContain(`export class ItemNotFound extends DomainError.Class("ItemNotFound", ItemNotFoundSchema, { code: "not_found" }) {}`)
+    expect(shopConnect).toMatch(/getStock: \[ItemNotFound\],\s+checkStock: \[ItemNotFound\],/)
   }, 120_000)
 
   it("generates the same code with protoc and the installed plugin binaries", async () => {
     const out = path.join(WORK, "gen-protoc")
     fs.mkdirSync(out)
     const bin = path.join(APP, "node_modules/.bin")
-    const protos = (fs.readdirSync(path.join(APP, "proto"), { recursive: true }) as Array<string>).filter((f) => f.endsWith(".proto"))
     await ok("protoc", [
-      "-I", "proto",
+      ...protocIncludes,
       `--plugin=protoc-gen-es=${bin}/protoc-gen-es`,
       "--es_out", out,
       "--es_opt", "target=ts,import_extension=ts,erasable_syntax=true",
       `--plugin=protoc-gen-connect-effect=${bin}/protoc-gen-connect-effect`,
       "--connect-effect_out", out,
       "--connect-effect_opt", "target=ts,import_extension=ts",
-      ...protos
+      ...protocFiles()
     ])
-    for (const f of ["acme/shop/v1/shop_connect.ts", "acme/shop/v1/shop_pb.ts"]) {
+    const generated = listFiles(path.join(APP, "gen"))
+    expect(generated).toEqual(expect.arrayContaining([
+      "acme/shop/v1/money_pb.ts",
+      "acme/shop/v1/shop_connect.ts",
+      "acme/shop/v1/shop_pb.ts",
+      "connecteffect/v1/errors_pb.ts"
+    ]))
+    expect(listFiles(out)).toEqual(generated)
+    for (const f of generated) {
       expect(fs.readFileSync(path.join(out, f), "utf8")).toBe(fs.readFileSync(path.join(APP, "gen", f), "utf8"))
     }
   }, 120_000)
@@ -338,14 +399,13 @@ describe(`on the oldest Node of engines (${NODE_MIN_VERSION}), compiled to JavaS
   it("the plugin generates the same code under protoc with this Node", async () => {
     const out = path.join(WORK, "gen-min")
     fs.mkdirSync(out)
-    const protos = (fs.readdirSync(path.join(APP, "proto"), { recursive: true }) as Array<string>).filter((f) => f.endsWith(".proto"))
     // the plugin's `#!/usr/bin/env node` finds this Node first on PATH
     await ok("protoc", [
-      "-I", "proto",
+      ...protocIncludes,
       `--plugin=protoc-gen-connect-effect=${path.join(APP, "node_modules/.bin/protoc-gen-connect-effect")}`,
       "--connect-effect_out", out,
       "--connect-effect_opt", "target=ts,import_extension=ts",
-      ...protos
+      ...protocFiles()
     ], { env: userEnv([path.dirname(nodeMin), path.join(APP, "node_modules/.bin")]) })
     expect(fs.readFileSync(path.join(out, "acme/shop/v1/shop_connect.ts"), "utf8"))
       .toBe(fs.readFileSync(path.join(APP, "gen/acme/shop/v1/shop_connect.ts"), "utf8"))
@@ -427,7 +487,7 @@ describe("in a browser", () => {
       // the RPC server is another origin (another port): CORS is exercised
       // every kind: a browser sends a request body in one piece, so client streams and bidi are
       // half duplex (the finite request stream is sent once it ends)
-      const kinds = ["unary", "error", "serverStream", "clientStream", "bidi"]
+      const kinds = ["unary", "error", "serverStream", "clientStream", "bidi", "domainError"]
       const summary = await tab.evaluate(
         ([url, k]) => (globalThis as unknown as { runCalls: (u: string, k: Array<string>) => Promise<unknown> }).runCalls(url!, k as Array<string>),
         [server.url, kinds] as const
@@ -436,7 +496,10 @@ describe("in a browser", () => {
       // runCalls checked every answer; the server saw each protocol, GET for Connect's NO_SIDE_EFFECTS call
       expect(summary.connect).toMatchObject({ protocol: "connect", unary: { httpMethod: "GET" }, error: { code: "not_found" } })
       expect(summary["grpc-web"]).toMatchObject({ protocol: "grpc-web", unary: { httpMethod: "POST" }, error: { code: "not_found" } })
-      for (const p of ["connect", "grpc-web"]) expect(Object.keys(summary[p]!)).toEqual(expect.arrayContaining(kinds))
+      for (const p of ["connect", "grpc-web"]) {
+        expect(Object.keys(summary[p]!)).toEqual(expect.arrayContaining(kinds))
+        expect(summary[p]!.domainError).toEqual(expectedDomainError)
+      }
     } finally {
       await browser.close()
       await server.stop()

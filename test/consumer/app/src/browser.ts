@@ -6,9 +6,10 @@
  *
  * which calls the server cross-origin through the browser's fetch (`FetchHttpClient`), with
  * Connect (JSON, GetItem by GET) and gRPC-Web (binary), checking every answer; it rejects with
- * the error message. Default kinds: unary, the error case and server streaming. (A browser sends
- * a request body in one piece, so client streaming and bidi work only with finite request
- * streams, sent once they end: pass them in `kinds` to include them.)
+ * the error message. Default kinds: unary, the error case, server streaming and the typed domain
+ * error (unary and mid-stream). (A browser sends a request body in one piece, so client streaming
+ * and bidi work only with finite request streams, sent once they end: pass them in `kinds` to
+ * include them.)
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -24,7 +25,7 @@ export interface BrowserSummary {
   readonly "grpc-web": Summary
 }
 
-const browserKinds: ReadonlyArray<Kind> = ["unary", "error", "serverStream"]
+const browserKinds: ReadonlyArray<Kind> = ["unary", "error", "serverStream", "domainError"]
 
 const runCalls = async (baseUrl: string, kinds: ReadonlyArray<Kind> = browserKinds): Promise<BrowserSummary> => {
   const program = Effect.gen(function*() {

@@ -1,6 +1,7 @@
 /**
  * Every kind of call against ShopService through the generated client, each answer checked
- * exactly (enum, oneof, map, int64, Timestamp, Duration, Struct, error details). Runtime-neutral:
+ * exactly (enum, oneof, map, int64, Timestamp, Duration, Struct, error details, typed domain
+ * errors caught by their tag). Runtime-neutral:
  * the Node, Bun, Deno and browser clients run it over their own transports.
  */
 import { create, equals, type MessageInitShape, toJsonString } from "@bufbuild/protobuf"
@@ -11,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
-import { ShopClient } from "../gen/acme/shop/v1/shop_connect.ts"
+import { type ItemNotFound, ShopClient } from "../gen/acme/shop/v1/shop_connect.ts"
 import {
   Category,
   type HaggleRequestSchema,
@@ -29,10 +30,10 @@ export class CheckFailed extends Data.TaggedError("CheckFailed")<{ readonly step
 const checkFailed = (step: string, message: string) => new CheckFailed({ step, message: `${step}: ${message}` })
 
 /** The RPC kinds {@link runAll} can make. */
-export type Kind = "unary" | "error" | "serverStream" | "clientStream" | "bidi"
+export type Kind = "unary" | "error" | "serverStream" | "clientStream" | "bidi" | "domainError"
 
 /** Every kind, in the order they run. */
-export const allKinds: ReadonlyArray<Kind> = ["unary", "error", "serverStream", "clientStream", "bidi"]
+export const allKinds: ReadonlyArray<Kind> = ["unary", "error", "serverStream", "clientStream", "bidi", "domainError"]
 
 /** What {@link runAll} needs to know about the client it runs over. */
 export interface Options {
@@ -60,6 +61,29 @@ export interface Summary {
   readonly serverStream?: ReadonlyArray<string>
   readonly clientStream?: { readonly lines: number; readonly total: string; readonly placedAt: string }
   readonly bidi?: { readonly duplex: "full" | "half"; readonly outcomes: ReadonlyArray<string> }
+  /** The typed domain error `ItemNotFound`, caught by its tag from a unary call and mid-stream. */
+  readonly domainError?: DomainErrorSummary
+}
+
+/** What the `ItemNotFound` handlers caught (the same on every runtime and protocol). */
+export interface DomainErrorSummary {
+  /** GetStock of a known SKU: `<sku> <units>`. */
+  readonly found: string
+  /** GetStock of an unknown SKU, caught with `Effect.catchTag("ItemNotFound", …)`. */
+  readonly unary: CaughtItemNotFound
+  /** CheckStock: the answers received before the stream failed, and what failed it. */
+  readonly serverStream: { readonly received: ReadonlyArray<string>; readonly caught: CaughtItemNotFound }
+}
+
+/** An `ItemNotFound` as the client caught it: its fields, and the ConnectError it came as (`cause`). */
+export interface CaughtItemNotFound {
+  readonly tag: string
+  readonly sku: string
+  readonly message: string
+  /** The code of the received ConnectError, `cause` of the domain error. */
+  readonly code: string
+  /** The detail types of the received ConnectError: the message itself and `google.rpc.ErrorInfo`. */
+  readonly details: ReadonlyArray<string>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +190,54 @@ const notFound = Effect.gen(function*() {
     { sku: MISSING_SKU, suggestions: ["BK-001", "BK-002"] }
   ])
   return { code: error.code, message: error.message, suggestions: details[0]?.suggestions ?? [] }
+})
+
+/** The fields of a caught `ItemNotFound` and of the ConnectError it was received as (its `cause`). */
+const caughtItemNotFound = (e: ItemNotFound): CaughtItemNotFound => ({
+  tag: e._tag,
+  sku: e.sku,
+  message: e.message,
+  code: ConnectError.isConnectError(e.cause) ? e.cause.code : "no ConnectError cause",
+  details: ConnectError.isConnectError(e.cause) ? (e.cause.details ?? []).map((d) => d.type) : []
+})
+
+/**
+ * Typed domain errors: GetStock and CheckStock declare `ItemNotFound` (proto option
+ * `(connecteffect.v1.errors)`), so the client's error type names it and `Effect.catchTag` takes it
+ * out of the error channel (what is left is `ConnectError | CheckFailed`: no cast).
+ */
+const domainErrors = Effect.gen(function*() {
+  const shop = yield* ShopClient
+  const unaryName = "unary GetStock (domain error)"
+  const found = yield* shop.getStock({ sku: "FD-001" }).pipe(
+    Effect.catchTag("ItemNotFound", (e) => Effect.fail(checkFailed(unaryName, `FD-001: unexpected ItemNotFound for ${e.sku}`)))
+  )
+  yield* expectEqual(unaryName, "stock of FD-001", [found.sku, found.units], ["FD-001", 240])
+  const unary = yield* shop.getStock({ sku: MISSING_SKU }).pipe(
+    Effect.flatMap((response) => Effect.fail(checkFailed(unaryName, `expected ItemNotFound, got ${response.sku} ${response.units}`))),
+    Effect.catchTag("ItemNotFound", (e) => Effect.succeed(caughtItemNotFound(e)))
+  )
+  yield* expectEqual(unaryName, "caught ItemNotFound", unary, expectedItemNotFound(MISSING_SKU))
+
+  const streamName = "server stream CheckStock (domain error)"
+  const received: Array<string> = []
+  const caught = yield* shop.checkStock({ skus: ["BK-001", "TL-001", "XX-000", "FD-001"] }).pipe(
+    Stream.runForEach((answer) => Effect.sync(() => received.push(`${answer.sku} ${answer.units}`))),
+    Effect.flatMap(() => Effect.fail(checkFailed(streamName, "expected ItemNotFound, the stream completed"))),
+    Effect.catchTag("ItemNotFound", (e) => Effect.succeed(caughtItemNotFound(e)))
+  )
+  yield* expectEqual(streamName, "answers before the error", received, ["BK-001 12", "TL-001 0"])
+  yield* expectEqual(streamName, "caught ItemNotFound", caught, expectedItemNotFound("XX-000"))
+  return { found: `${found.sku} ${found.units}`, unary, serverStream: { received, caught } }
+})
+
+/** What an `ItemNotFound` for `sku` must look like once caught. */
+const expectedItemNotFound = (sku: string): CaughtItemNotFound => ({
+  tag: "ItemNotFound",
+  sku,
+  message: "ItemNotFound",
+  code: "not_found",
+  details: ["acme.shop.v1.ItemNotFound", "google.rpc.ErrorInfo"]
 })
 
 /** Server stream: ListItems of every category (the whole catalog, in order), then of FOOD only. */
@@ -277,5 +349,6 @@ export const runAll = (options: Options): Effect.Effect<Summary, CheckFailed, Sh
     if (kinds.has("serverStream")) summary.serverStream = yield* step("server stream ListItems", serverStream)
     if (kinds.has("clientStream")) summary.clientStream = yield* step("client stream PlaceOrder", clientStream)
     if (kinds.has("bidi")) summary.bidi = yield* step("bidi Haggle", bidi(options.duplex ?? "half"))
+    if (kinds.has("domainError")) summary.domainError = yield* step("domain error ItemNotFound", domainErrors)
     return summary
   })

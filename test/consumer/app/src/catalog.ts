@@ -72,6 +72,10 @@ export const EXPOSED_HEADERS: ReadonlyArray<string> = ["x-shop-protocol", "x-sho
 /** The item with this SKU. */
 export const findItem = (sku: string) => catalog.find((item) => item.sku === sku)
 
+/** Units in stock of an item (0 while it is being restocked). */
+export const unitsInStock = (item: (typeof catalog)[number]): number =>
+  item.availability?.case === "inStock" ? item.availability.value : 0
+
 /** SKUs sharing the first two characters of `sku` (suggested when it is unknown). */
 export const suggestionsFor = (sku: string): Array<string> =>
   catalog.filter((item) => item.sku.slice(0, 2) === sku.slice(0, 2)).map((item) => item.sku)

@@ -8,9 +8,9 @@ import * as ConnectError from "@connect-effect/core/ConnectError"
 import type * as Cors from "@connect-effect/core/Cors"
 import type { HandlerContext } from "@connect-effect/core/HandlerContext"
 import * as Router from "@connect-effect/core/Router"
-import { ShopService } from "../gen/acme/shop/v1/shop_connect.ts"
+import { ItemNotFound, ShopService } from "../gen/acme/shop/v1/shop_connect.ts"
 import { Category, NotFoundDetailSchema } from "../gen/acme/shop/v1/shop_pb.ts"
-import { catalog, CURRENCY, EXPOSED_HEADERS, findItem, fromNanos, haggle, ORDER_PLACED_AT, suggestionsFor, toNanos } from "./catalog.ts"
+import { catalog, CURRENCY, EXPOSED_HEADERS, findItem, fromNanos, haggle, ORDER_PLACED_AT, suggestionsFor, toNanos, unitsInStock } from "./catalog.ts"
 
 const served = (call: HandlerContext) => {
   call.responseHeaders.set("x-shop-protocol", call.protocol)
@@ -83,7 +83,24 @@ export const ShopLive = ShopService.layer(Effect.succeed({
         sku: request.sku,
         outcome: answer.case === "rejectedReason" ? answer : { case: answer.case, value: fromNanos(answer.value) }
       }
-    })
+    }),
+
+  // typed domain error: the handler's error type is `ConnectError | ItemNotFound`
+  getStock: (request, call) =>
+    Effect.suspend(() => {
+      served(call)
+      const item = findItem(request.sku)
+      return item === undefined ? Effect.fail(new ItemNotFound({ sku: request.sku })) : Effect.succeed({ sku: item.sku, units: unitsInStock(item) })
+    }),
+
+  // answers the SKUs it finds, then fails mid-stream with ItemNotFound at the first it cannot
+  checkStock: (request) =>
+    Stream.fromIterable(request.skus).pipe(
+      Stream.mapEffect((sku) => {
+        const item = findItem(sku)
+        return item === undefined ? Effect.fail(new ItemNotFound({ sku })) : Effect.succeed({ sku, units: unitsInStock(item) })
+      })
+    )
 }))
 
 /** The router of the app: ShopService, its implementation still to be provided (`ShopLive`). */
