@@ -4,7 +4,8 @@
  * @since 0.1.0
  */
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
-import { create, fromBinary, fromJsonString, isMessage, toBinary, toJsonString } from "@bufbuild/protobuf"
+import { create, fromBinary, fromJsonString, isMessage, toJsonString } from "@bufbuild/protobuf"
+import * as BinaryEncoder from "./internal/binaryEncoder.ts"
 
 /**
  * Serializes and parses messages of any schema. Methods throw on malformed input; protocols map that to codes.
@@ -29,14 +30,15 @@ export const toMessage = <Desc extends DescMessage>(schema: Desc, value: Message
   isMessage(value, schema) ? (value as MessageShape<Desc>) : create(schema, value)
 
 /**
- * Binary protobuf.
+ * Binary protobuf. Messages are written into one right-sized buffer (the same bytes as
+ * protobuf-es's `toBinary`).
  *
  * @category codecs
  * @since 0.1.0
  */
 export const proto: Codec = {
   name: "proto",
-  encode: (schema, message) => toBinary(schema, toMessage(schema, message)),
+  encode: (schema, message) => BinaryEncoder.encode(schema, toMessage(schema, message)),
   decode: (schema, bytes) => fromBinary(schema, bytes)
 }
 

@@ -7,10 +7,11 @@
 import type { DescMessage } from "@bufbuild/protobuf"
 import * as Effect from "effect/Effect"
 import type * as Code from "../Code.ts"
-import type { Codec } from "../Codec.ts"
+import { type Codec, proto, toMessage } from "../Codec.ts"
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
+import * as BinaryEncoder from "../internal/binaryEncoder.ts"
 
 /** The side that reads a message: a server blames the request, a client the server. */
 export type Side = "server" | "client"
@@ -46,6 +47,31 @@ export const encodeMessage = (codec: Codec, schema: DescMessage, message: unknow
     throw ConnectError.make("resource_exhausted", `message size ${bytes.byteLength} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
   }
   return bytes
+}
+
+/**
+ * Encodes a message as one uncompressed envelope (flags 0). With the built-in proto codec the
+ * message is written after 5 bytes of headroom and the header goes there: header and message
+ * leave as one buffer, the message never copied. Throws as {@link encodeMessage}.
+ */
+export const encodeEnvelope = (codec: Codec, schema: DescMessage, message: unknown, writeMaxBytes: number): Uint8Array => {
+  if (codec !== proto) return Envelope.encode(0, encodeMessage(codec, schema, message, writeMaxBytes))
+  let out: Uint8Array
+  try {
+    out = BinaryEncoder.encode(schema, toMessage(schema, message as never), 5)
+  } catch (e) {
+    throw ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  const n = out.byteLength - 5
+  if (n > writeMaxBytes) {
+    throw ConnectError.make("resource_exhausted", `message size ${n} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
+  }
+  out[0] = 0
+  out[1] = n >>> 24
+  out[2] = (n >>> 16) & 0xff
+  out[3] = (n >>> 8) & 0xff
+  out[4] = n & 0xff
+  return out
 }
 
 // -----------------------------------------------------------------------------
@@ -95,6 +121,15 @@ export const frameMessage = <A, E, R>(
   limits: Limits,
   send: (body: Uint8Array) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ConnectError.ConnectError, R> => {
+  if (compression === undefined) {
+    let body: Uint8Array
+    try {
+      body = encodeEnvelope(codec, schema, message, limits.writeMaxBytes)
+    } catch (e) {
+      return Effect.fail(ConnectError.from(e, "internal"))
+    }
+    return send(body)
+  }
   const bytes = encodeOrError(codec, schema, message, limits.writeMaxBytes)
   if (ConnectError.isConnectError(bytes)) return Effect.fail(bytes)
   return compression !== undefined && bytes.byteLength >= limits.compressMinBytes
@@ -117,9 +152,14 @@ export const frameMessages = <A, E, R>(
   const frames: Array<Envelope.Envelope> = []
   let out: Uint8Array
   try {
-    for (const m of messages) frames.push({ flags: 0, data: encodeMessage(codec, schema, m, limits.writeMaxBytes) })
-    if (compression !== undefined) return compressFrames(frames, compression, limits.compressMinBytes, write)
-    out = Envelope.encodeAll(frames)
+    if (compression === undefined && messages.length === 1) {
+      // one message (unary responses): framed in place
+      out = encodeEnvelope(codec, schema, messages[0], limits.writeMaxBytes)
+    } else {
+      for (const m of messages) frames.push({ flags: 0, data: encodeMessage(codec, schema, m, limits.writeMaxBytes) })
+      if (compression !== undefined) return compressFrames(frames, compression, limits.compressMinBytes, write)
+      out = Envelope.encodeAll(frames)
+    }
   } catch (e) {
     return Effect.fail(ConnectError.from(e, "internal"))
   }
