@@ -8,6 +8,8 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as Pull from "effect/Pull"
+import type * as Arr from "effect/Array"
 import * as Context from "effect/Context"
 import type { ConnectError } from "./ConnectError.ts"
 
@@ -49,6 +51,12 @@ export interface ServerRequest {
   readonly header?: ((name: string) => string | null) | undefined
   readonly httpVersion: "1.1" | "2"
   readonly body: Stream.Stream<Uint8Array, ConnectError>
+  /**
+   * Optional: the body as the pull `body` is made of (chunks as they arrive, `Cause.Done` at the
+   * end), for protocols that build their own stage on it without a Stream stage in between.
+   * Reading it consumes `body`.
+   */
+  readonly bodyPull?: Pull.Pull<Arr.NonEmptyReadonlyArray<Uint8Array>, ConnectError> | undefined
   /**
    * Reads the whole body into one buffer, failing with `resource_exhausted` past
    * `maxBytes`. Adapters implement it without a Stream on the hot path.

@@ -17,13 +17,13 @@ export interface BodyOptions {
   readonly onError: (error: unknown) => ConnectError.ConnectError
   /** The error when the readable closes before `'end'`. */
   readonly onPrematureClose: () => ConnectError.ConnectError
-  /** Called once when `readAll` gave up on the body because it was too large. */
-  readonly onAbandon?: (() => void) | undefined
+  /** Called once when `readAll` gave up on the body because it was too large (with the readable). */
+  readonly onAbandon?: ((readable: Readable) => void) | undefined
   /**
    * Checked on `'end'`: true when the readable ended because the exchange was reset (an
    * HTTP/2 stream emits `'end'` after RST_STREAM), which then counts as a premature close.
    */
-  readonly isAborted?: (() => boolean) | undefined
+  readonly isAborted?: ((readable: Readable) => boolean) | undefined
   /**
    * Reports the end one tick later (an HTTP/1.1 client response: Node's agent returns the
    * socket to its pool on a `nextTick` after `'end'`, and the next call should find it there).
@@ -80,21 +80,22 @@ export class BodyReader {
       this.fail(this.options.onPrematureClose())
       return
     }
-    r.on("data", this.onData)
-    r.on("end", this.onEnd)
-    r.on("error", this.onErrorEvent)
-    r.on("close", this.onClose)
+    ;(r as Owned)[kReader] = this
+    r.on("data", onDataListener)
+    r.on("end", onEndListener)
+    r.on("error", onErrorListener)
+    r.on("close", onCloseListener)
   }
 
   private detach(): void {
     const r = this.readable
-    r.removeListener("data", this.onData)
-    r.removeListener("end", this.onEnd)
-    r.removeListener("error", this.onErrorEvent)
-    r.removeListener("close", this.onClose)
+    r.removeListener("data", onDataListener)
+    r.removeListener("end", onEndListener)
+    r.removeListener("error", onErrorListener)
+    r.removeListener("close", onCloseListener)
   }
 
-  private readonly onData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): void {
     if (this.failure !== undefined) return
     this.chunks.push(chunk)
     this.queued += chunk.length
@@ -113,14 +114,15 @@ export class BodyReader {
     }
   }
 
-  private readonly onEnd = (): void => {
-    if (this.options.deferEnd === true) process.nextTick(this.ended_)
+  onEnd(): void {
+    if (this.options.deferEnd === true) process.nextTick(endLater, this)
     else this.ended_()
   }
 
-  private readonly ended_ = (): void => {
+  /** A method, not a bound field (one closure less per open body): `endLater` calls it a tick later. */
+  ended_(): void {
     if (this.done || this.failure !== undefined) return
-    if (this.options.isAborted?.() === true) {
+    if (this.options.isAborted?.(this.readable) === true) {
       this.fail(this.options.onPrematureClose())
       return
     }
@@ -140,11 +142,11 @@ export class BodyReader {
     this.settle()
   }
 
-  private readonly onErrorEvent = (error: unknown): void => {
+  onErrorEvent(error: unknown): void {
     this.fail(this.options.onError(error))
   }
 
-  private readonly onClose = (): void => {
+  onClose(): void {
     if (this.done) return
     // 'close' can come before 'end' although the whole body arrived: an HTTP/2 peer that sends
     // END_STREAM and then RST_STREAM(NO_ERROR) (allowed once its response is complete). The
@@ -200,7 +202,7 @@ export class BodyReader {
     this.readable.pause()
     this.paused = true
     this.fail(tooLarge(maxBytes))
-    this.options.onAbandon?.()
+    this.options.onAbandon?.(this.readable)
   }
 
   private takeAll(): Uint8Array {
@@ -233,7 +235,7 @@ export class BodyReader {
         this.settle()
         if (buf.length > maxBytes) {
           this.failure = tooLarge(maxBytes)
-          this.options.onAbandon?.()
+          this.options.onAbandon?.(this.readable)
           return Effect.fail(this.failure)
         }
         return Effect.succeed(buf)
@@ -312,3 +314,26 @@ export class BodyReader {
 }
 
 const noop = (): void => {}
+
+const endLater = (reader: BodyReader): void => reader.ended_()
+
+/**
+ * The reader of a readable, for the listeners below: one set of listener functions for all
+ * bodies instead of four bound closures per body (an open stream keeps them alive).
+ */
+const kReader = Symbol("@connect-effect/platform-node/BodyReader")
+type Owned = Readable & { [kReader]?: BodyReader }
+
+// EventEmitter calls listeners with the emitter as `this`
+function onDataListener(this: Owned, chunk: Buffer): void {
+  this[kReader]!.onData(chunk)
+}
+function onEndListener(this: Owned): void {
+  this[kReader]!.onEnd()
+}
+function onErrorListener(this: Owned, error: unknown): void {
+  this[kReader]!.onErrorEvent(error)
+}
+function onCloseListener(this: Owned): void {
+  this[kReader]!.onClose()
+}

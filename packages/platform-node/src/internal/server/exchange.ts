@@ -43,14 +43,15 @@ export class Exchange implements RequestTimeouts.Timed {
   timedReadable: Readable | undefined = undefined
   /** Runs when the request timeout expired (the body still incomplete, nothing answered). */
   expire: (() => void) | undefined = undefined
-  /** Ends a response the handler left open after succeeding. */
-  readonly finish: () => void
-  /** Responds 500 when nothing was sent yet, else resets the exchange. */
-  readonly abort: () => void
-  constructor(finish: () => void, abort: () => void) {
-    this.finish = finish
-    this.abort = abort
+  /** `finish` and `abort` as closures (HTTP/1.1), or as methods of a subclass (HTTP/2). */
+  constructor(finish?: () => void, abort?: () => void) {
+    if (finish !== undefined) this.finish = finish
+    if (abort !== undefined) this.abort = abort
   }
+  /** Ends a response the handler left open after succeeding. */
+  finish(): void {}
+  /** Responds 500 when nothing was sent yet, else resets the exchange. */
+  abort(): void {}
 }
 
 const exchangeDone = (state: State): void => {

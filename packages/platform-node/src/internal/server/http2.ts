@@ -7,7 +7,7 @@
 import * as http2 from "node:http2"
 import * as Effect from "effect/Effect"
 import * as Http from "@connect-effect/core/Http"
-import { BodyReader } from "../body.ts"
+import { BodyReader, type BodyOptions } from "../body.ts"
 import { forWrite } from "../buffer.ts"
 import { waitDrain } from "../drain.ts"
 import * as NodeHeaders from "../headers.ts"
@@ -104,6 +104,119 @@ const respondH2 = (
   stream.respond(out, options)
 }
 
+/**
+ * How an HTTP/2 request body maps Node's events: the peer canceled; a stream reset counts as a
+ * premature end; the rest of an oversized body is discarded so the stream can complete. One
+ * object for all streams (per-stream closures stayed alive as long as the stream).
+ */
+const h2BodyOptions: BodyOptions = {
+  ...NodeRequest.bodyOptions,
+  isAborted: (readable) => (readable as http2.ServerHttp2Stream).aborted,
+  onAbandon: (readable) => {
+    readable.resume()
+  }
+}
+
+/**
+ * One HTTP/2 exchange and its response sink. Prototype methods rather than a closure per
+ * callback: an open stream (an idle bidi call) keeps all of it alive.
+ */
+class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
+  readonly stream: http2.ServerHttp2Stream
+  readonly reader: BodyReader
+  readonly writer: Http.ResponseWriter
+  /** The trailers sent on 'wantTrailers' (`undefined`: empty trailers). */
+  endTrailers: Headers | undefined = undefined
+  aborting = false
+  /** The 'wantTrailers' listener, made when a response that ends with trailers starts. */
+  onWantTrailers: (() => void) | undefined = undefined
+  constructor(stream: http2.ServerHttp2Stream) {
+    super()
+    this.stream = stream
+    this.reader = new BodyReader(stream, h2BodyOptions)
+    this.writer = Http.responseWriter(this, this)
+  }
+  override finish(): void {
+    this.writer.end()
+  }
+  override abort(): void {
+    this.ended = true
+    if (!this.headSent) {
+      this.headSent = true
+      this.respond(500, undefined, true)
+    } else {
+      this.aborting = true
+      this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+    }
+  }
+  sendTrailers(): void {
+    // when resetting, END_STREAM must not go out before RST_STREAM (it would look complete)
+    if (this.aborting) return
+    try {
+      this.stream.sendTrailers(this.endTrailers === undefined ? NodeHeaders.EMPTY : NodeHeaders.toNode(this.endTrailers))
+    } catch {
+      // stream already gone
+    }
+  }
+  waitForTrailers(): void {
+    // 'wantTrailers' fires once per stream: `on` spares the `once` wrapper and its removal
+    this.stream.on("wantTrailers", this.onWantTrailers ??= () => this.sendTrailers())
+  }
+  respond(status: number, out: Headers | undefined, endStream: boolean): boolean {
+    try {
+      if (endStream) {
+        respondH2(this.stream, status, out, END_STREAM)
+      } else {
+        respondH2(this.stream, status, out, WAIT_FOR_TRAILERS)
+        this.waitForTrailers()
+      }
+      return true
+    } catch {
+      return false
+    }
+  }
+  head(status: number, headers: Headers, body?: Uint8Array): void {
+    if (body !== undefined) {
+      try {
+        if (body.byteLength === 0) {
+          // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
+          respondH2(this.stream, status, headers, END_STREAM)
+        } else {
+          // END_STREAM goes out as an empty DATA frame (empty trailers) after the body: with
+          // END_STREAM on the last DATA frame, Node closes the stream before the write
+          // completes, and its Writable then builds an ERR_STREAM_DESTROYED error (a stack
+          // capture, ~15 % of a small call's CPU) that nobody sees
+          respondH2(this.stream, status, headers, WAIT_FOR_TRAILERS)
+          this.waitForTrailers()
+          this.stream.end(forWrite(body))
+        }
+      } catch {
+        // stream already gone
+      }
+      this.reader.discard()
+    } else {
+      this.respond(status, headers, false)
+    }
+  }
+  write(chunk: Uint8Array): Effect.Effect<void> {
+    return this.stream.write(forWrite(chunk)) ? Effect.void : waitDrain(this.stream)
+  }
+  end(t?: Headers): void {
+    if (NodeHeaders.hasAny(t)) this.endTrailers = t
+    this.stream.end()
+    this.reader.discard()
+  }
+  endWithoutHead(t?: Headers): void {
+    if (NodeHeaders.hasAny(t)) {
+      this.respond(200, undefined, false)
+      this.end(t)
+    } else {
+      this.respond(200, undefined, true)
+      this.reader.discard()
+    }
+  }
+}
+
 const handle = (
   state: State,
   handler: Exchange.Handler,
@@ -111,101 +224,20 @@ const handle = (
   headers: http2.IncomingHttpHeaders
 ): void => {
   stream.on("error", noop)
-  let trailers: Headers | undefined
-  let aborting = false
-  const sendTrailers = () => {
-    // when resetting, END_STREAM must not go out before RST_STREAM (it would look complete)
-    if (aborting) return
-    try {
-      stream.sendTrailers(trailers === undefined ? NodeHeaders.EMPTY : NodeHeaders.toNode(trailers))
-    } catch {
-      // stream already gone
-    }
-  }
-  const reader = new BodyReader(stream, {
-    ...NodeRequest.bodyOptions,
-    isAborted: () => stream.aborted,
-    // discard the rest of an oversized body so the stream can complete
-    onAbandon: () => stream.resume()
-  })
-  const respond = (status: number, out: Headers | undefined, endStream: boolean): boolean => {
-    try {
-      if (endStream) {
-        respondH2(stream, status, out, END_STREAM)
-      } else {
-        respondH2(stream, status, out, WAIT_FOR_TRAILERS)
-        // 'wantTrailers' fires once per stream: `on` spares the `once` wrapper and its removal
-        stream.on("wantTrailers", sendTrailers)
-      }
-      return true
-    } catch {
-      return false
-    }
-  }
-  const ex = new Exchange.Exchange(() => writer.end(), () => {
-    ex.ended = true
-    if (!ex.headSent) {
-      ex.headSent = true
-      respond(500, undefined, true)
-    } else {
-      aborting = true
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
-    }
-  })
-  const end = (t: Headers | undefined): void => {
-    if (NodeHeaders.hasAny(t)) trailers = t
-    stream.end()
-    reader.discard()
-  }
-  const writer = Http.responseWriter({
-    head: (status, headers, body) => {
-      if (body !== undefined) {
-        try {
-          if (body.byteLength === 0) {
-            // HEADERS with END_STREAM and no DATA frame (gRPC trailers-only responses)
-            respondH2(stream, status, headers, END_STREAM)
-          } else {
-            // END_STREAM goes out as an empty DATA frame (empty trailers) after the body: with
-            // END_STREAM on the last DATA frame, Node closes the stream before the write
-            // completes, and its Writable then builds an ERR_STREAM_DESTROYED error (a stack
-            // capture, ~15 % of a small call's CPU) that nobody sees
-            respondH2(stream, status, headers, WAIT_FOR_TRAILERS)
-            stream.on("wantTrailers", sendTrailers)
-            stream.end(forWrite(body))
-          }
-        } catch {
-          // stream already gone
-        }
-        reader.discard()
-      } else {
-        respond(status, headers, false)
-      }
-    },
-    write: (chunk) => stream.write(forWrite(chunk)) ? Effect.void : waitDrain(stream),
-    end,
-    endWithoutHead: (t) => {
-      if (NodeHeaders.hasAny(t)) {
-        respond(200, undefined, false)
-        end(t)
-      } else {
-        respond(200, undefined, true)
-        reader.discard()
-      }
-    }
-  }, ex)
-  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, reader, ex, stream)
+  const ex = new H2Exchange(stream)
+  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, ex.reader, ex, stream)
   const activity = IdleSessions.streamOpened(state.idleSessions, stream)
   stream.on("close", () => {
     Exchange.onClose(state, ex)
     if (activity !== undefined) IdleSessions.streamClosed(state.idleSessions, activity)
   })
   RequestTimeouts.arm(state.requestTimeouts, stream, ex, () => {
-    reader.fail(RequestTimeouts.requestTimeout(state.requestTimeouts.timeoutMs))
+    ex.reader.fail(RequestTimeouts.requestTimeout(state.requestTimeouts.timeoutMs))
     setTimeout(() => {
       if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
     }, RequestTimeouts.CUT_AFTER_MS).unref()
   })
-  Exchange.run(state, handler(request, writer), ex)
+  Exchange.run(state, handler(request, ex.writer), ex)
 }
 
 /**

@@ -83,6 +83,9 @@ export class NodeRequest implements ServerRequest {
   get body(): Stream.Stream<Uint8Array, ConnectError.ConnectError> {
     return this.reader.stream
   }
+  get bodyPull(): BodyReader["pull"] {
+    return this.reader.pull
+  }
   readAll(maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> {
     return this.reader.readAll(maxBytes)
   }
