@@ -11,7 +11,7 @@ import type { CallOptions } from "./CallOptions.ts"
 import * as ConnectError from "./ConnectError.ts"
 import * as DomainError from "./DomainError.ts"
 import type { ClientOf } from "./Rpc.ts"
-import type { DescriptorOf, ErrorsOf, ServiceDefinition } from "./Router.ts"
+import { type DescriptorOf, definitionParts, type ErrorsOf, type ServiceDefinition } from "./Router.ts"
 import { Transport, type TransportShape } from "./Transport.ts"
 
 /** Reads exactly one response from a client-streaming call's response stream. */
@@ -141,8 +141,6 @@ export const make: {
   <Shape>(service: ServiceDefinition<any, any>): Effect.Effect<Shape, never, Transport>
 } = (service: ServiceDefinition<DescService, DomainError.Declared>): Effect.Effect<any, never, Transport> =>
   Effect.map(Effect.service(Transport), (transport) => {
-    const { descriptor, errors } = "kind" in service && service.kind === "service"
-      ? { descriptor: service as DescService, errors: undefined }
-      : service as { readonly descriptor: DescService; readonly errors?: DomainError.Declared | undefined }
+    const { descriptor, errors } = definitionParts(service)
     return makeWith(descriptor, transport, errors)
   })

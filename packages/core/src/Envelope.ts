@@ -46,6 +46,21 @@ export interface Envelope {
 }
 
 /**
+ * Writes the 5-byte header of an envelope (flags, then the payload length as big-endian uint32)
+ * into `out` at `offset`.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const writeHeader = (out: Uint8Array, offset: number, flags: number, length: number): void => {
+  out[offset] = flags
+  out[offset + 1] = length >>> 24
+  out[offset + 2] = (length >>> 16) & 0xff
+  out[offset + 3] = (length >>> 8) & 0xff
+  out[offset + 4] = length & 0xff
+}
+
+/**
  * Frames one payload.
  *
  * @category encoding
@@ -53,12 +68,7 @@ export interface Envelope {
  */
 export const encode = (flags: number, data: Uint8Array): Uint8Array => {
   const out = new Uint8Array(5 + data.byteLength)
-  out[0] = flags
-  const n = data.byteLength
-  out[1] = n >>> 24
-  out[2] = (n >>> 16) & 0xff
-  out[3] = (n >>> 8) & 0xff
-  out[4] = n & 0xff
+  writeHeader(out, 0, flags, data.byteLength)
   out.set(data, 5)
   return out
 }
@@ -75,14 +85,9 @@ export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
   const out = new Uint8Array(size)
   let o = 0
   for (const f of frames) {
-    const n = f.data.byteLength
-    out[o] = f.flags
-    out[o + 1] = n >>> 24
-    out[o + 2] = (n >>> 16) & 0xff
-    out[o + 3] = (n >>> 8) & 0xff
-    out[o + 4] = n & 0xff
+    writeHeader(out, o, f.flags, f.data.byteLength)
     out.set(f.data, o + 5)
-    o += 5 + n
+    o += 5 + f.data.byteLength
   }
   return out
 }

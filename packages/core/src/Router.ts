@@ -103,9 +103,18 @@ export type ErrorsOf<X> = X extends { readonly errors?: infer Errs extends Domai
   Exclude<Errs, undefined>
   : {}
 
-const definitionParts = (definition: ServiceDefinition<DescService, DomainError.Declared>) =>
+/**
+ * The descriptor and declared errors of a {@link ServiceDefinition} (no errors for a bare
+ * descriptor).
+ *
+ * @category utils
+ * @since 0.1.0
+ */
+export const definitionParts = (
+  definition: ServiceDefinition<DescService, DomainError.Declared>
+): { readonly descriptor: DescService; readonly errors?: DomainError.Declared | undefined } =>
   "kind" in definition && definition.kind === "service"
-    ? { descriptor: definition, errors: undefined }
+    ? { descriptor: definition }
     : definition as { readonly descriptor: DescService; readonly errors?: DomainError.Declared | undefined }
 
 /**

@@ -35,17 +35,24 @@ export const decodeMessage = <D extends DescMessage>(codec: Codec, schema: D, by
   }
 }
 
+const marshalError = (schema: DescMessage, e: unknown) =>
+  ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
+
+const checkWriteMax = (size: number, writeMaxBytes: number): void => {
+  if (size > writeMaxBytes) {
+    throw ConnectError.make("resource_exhausted", `message size ${size} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
+  }
+}
+
 /** Encodes a message and checks it against the write limit. */
 export const encodeMessage = (codec: Codec, schema: DescMessage, message: unknown, writeMaxBytes: number) => {
   let bytes: Uint8Array
   try {
     bytes = codec.encode(schema, message as never)
   } catch (e) {
-    throw ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
+    throw marshalError(schema, e)
   }
-  if (bytes.byteLength > writeMaxBytes) {
-    throw ConnectError.make("resource_exhausted", `message size ${bytes.byteLength} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
-  }
+  checkWriteMax(bytes.byteLength, writeMaxBytes)
   return bytes
 }
 
@@ -60,17 +67,10 @@ export const encodeEnvelope = (codec: Codec, schema: DescMessage, message: unkno
   try {
     out = BinaryEncoder.encode(schema, toMessage(schema, message as never), 5)
   } catch (e) {
-    throw ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
+    throw marshalError(schema, e)
   }
-  const n = out.byteLength - 5
-  if (n > writeMaxBytes) {
-    throw ConnectError.make("resource_exhausted", `message size ${n} exceeds configured max ${writeMaxBytes} bytes (writeMaxBytes)`)
-  }
-  out[0] = 0
-  out[1] = n >>> 24
-  out[2] = (n >>> 16) & 0xff
-  out[3] = (n >>> 8) & 0xff
-  out[4] = n & 0xff
+  checkWriteMax(out.byteLength - 5, writeMaxBytes)
+  Envelope.writeHeader(out, 0, 0, out.byteLength - 5)
   return out
 }
 
