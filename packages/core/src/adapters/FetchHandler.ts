@@ -27,7 +27,41 @@ const canceled = () => ConnectError.make("canceled", "the request was aborted")
 
 const EMPTY = new Uint8Array(0)
 
-const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
+const tooLarge = (size: number, maxBytes: number) =>
+  ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`)
+
+/**
+ * The whole body. With a `content-length` the platform's own `arrayBuffer()` reads it (the
+ * length bounds what it can read, and it is checked against `maxBytes` first): on Bun and Deno
+ * that skips building a ReadableStream for the body, the costliest part of a small call.
+ * Without one, a reader enforces `maxBytes` chunk by chunk.
+ */
+const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> => {
+  const length = request.headers.get("content-length")
+  if (length === null) return readChunks(request, maxBytes)
+  const declared = Number(length)
+  if (!Number.isSafeInteger(declared) || declared < 0) return readChunks(request, maxBytes)
+  if (declared > maxBytes) return Effect.fail(tooLarge(declared, maxBytes))
+  return Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
+    let done = false
+    request.arrayBuffer().then((buffer) => {
+      if (done) return
+      done = true
+      // the length header bounds HTTP/1.1 framing; a runtime that does not enforce it still stops here
+      if (buffer.byteLength > maxBytes) resume(Effect.fail(tooLarge(buffer.byteLength, maxBytes)))
+      else resume(Effect.succeed(new Uint8Array(buffer)))
+    }, () => {
+      if (done) return
+      done = true
+      resume(Effect.fail(canceled()))
+    })
+    return Effect.sync(() => {
+      done = true
+    })
+  })
+}
+
+const readChunks = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> =>
   Effect.callback<Uint8Array, ConnectError.ConnectError>((resume) => {
     const body = request.body
     if (body === null) return resume(Effect.succeed(new Uint8Array(0)))
@@ -55,9 +89,7 @@ const readAll = (request: Request, maxBytes: number): Effect.Effect<Uint8Array, 
           return resume(Effect.succeed(out))
         }
         size += value.byteLength
-        if (size > maxBytes) {
-          return fail(ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`))
-        }
+        if (size > maxBytes) return fail(tooLarge(size, maxBytes))
         chunks.push(value)
         step()
       }, () => {
@@ -102,90 +134,128 @@ export const fromHttpHandler = <R>(
 ): FetchHandler => {
   const runFork = Effect.runForkWith(context)
   const resolvePeer = options?.peer
-  // a method reading the request off its `ServerRequest`: no closure per request
-  const peer = resolvePeer === undefined
-    ? undefined
-    : function(this: { readonly request: Request }): Peer | undefined {
-      return resolvePeer(this.request)
-    }
   return (request) =>
     new Promise<Response>((resolve) => {
-      const url = new URL(request.url)
-      const body: Stream.Stream<Uint8Array, ConnectError.ConnectError> = request.body === null
-        ? Stream.empty
-        : Stream.fromReadableStream({ evaluate: () => request.body!, onError: () => canceled() })
-      const serverRequest: ServerRequest & { readonly request: Request } = {
-        method: request.method,
-        url: url.pathname + url.search,
-        headers: request.headers,
-        httpVersion: "1.1",
-        body,
-        readAll: (maxBytes) => readAll(request, maxBytes),
-        peer,
-        request
-      }
-      // closed: the client canceled the response stream
-      const state = { headSent: false, ended: false, closed: false }
-      let controller: ReadableStreamDefaultController<Uint8Array> | undefined
-      let wake: (() => void) | undefined
-      const respond = (status: number, headers: Headers, bodyInit: BodyInit | null) => {
-        resolve(new Response(bodyInit, { status, headers }))
-      }
-      const openStream = (status: number, headers: Headers) => {
-        const stream = new ReadableStream<Uint8Array>({
-          start: (c) => {
-            controller = c
-          },
-          pull: () => {
-            const w = wake
-            wake = undefined
-            w?.()
-          },
-          cancel: () => {
-            state.closed = true
-            fiber.interruptUnsafe()
-          }
-        }, { highWaterMark: 4 })
-        respond(status, headers, stream)
-      }
-      const writer = Http.responseWriter({
-        trailers: false,
-        head: (status, headers, bytes) => {
-          if (bytes !== undefined) respond(status, headers, bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>)
-          else openStream(status, headers)
-        },
-        write: (chunk) => {
-          if (controller === undefined) return Effect.void
-          controller.enqueue(chunk)
-          if ((controller.desiredSize ?? 1) > 0) return Effect.void
-          return Effect.callback<void>((resume) => {
-            wake = () => resume(Effect.void)
-          })
-        },
-        end: () => controller?.close(),
-        endWithoutHead: () => respond(200, new Headers(), null)
-      }, state)
-      const fiber = runFork(handler(serverRequest, writer))
-      fiber.addObserver(() => {
-        if (!state.headSent) writer.head(500, new Headers(), EMPTY)
-        else if (!state.ended && !state.closed && controller !== undefined) {
-          state.ended = true
-          try {
-            controller.close()
-          } catch {
-            // already errored
-          }
-        }
-      })
-      const signal = request.signal
+      const exchange = new FetchExchange(request, resolve, resolvePeer)
+      const fiber = runFork(handler(exchange, Http.responseWriter(exchange, exchange)))
+      exchange.fiber = fiber
+      fiber.addObserver(exchange.onExit)
+      const signal = request.signal as AbortSignal | undefined
       if (signal?.aborted === true) Effect.runFork(Fiber.interrupt(fiber))
-      else {
-        signal?.addEventListener("abort", () => {
-          // not once the response stream ended or was canceled (a response without a stream still ends the handler)
-          if (!state.closed && !(state.ended && controller !== undefined)) Effect.runFork(Fiber.interrupt(fiber))
-        }, { once: true })
-      }
+      else signal?.addEventListener("abort", exchange, { once: true })
     })
+}
+
+/** The path and query of an absolute request URL, without parsing it (a fetch URL has no fragment). */
+const pathOf = (url: string): string => {
+  const scheme = url.indexOf("://")
+  const slash = url.indexOf("/", scheme < 0 ? 0 : scheme + 3)
+  if (slash < 0) return "/"
+  const query = url.indexOf("?", scheme + 3)
+  return query >= 0 && query < slash ? "/" + url.slice(query) : url.slice(slash)
+}
+
+/**
+ * One request and its response: the `ServerRequest`, the writer's sink and state, and the abort
+ * listener, as one object with shared methods (no closures per request). `request.body` is
+ * touched only when the body is streamed, since runtimes build its ReadableStream on first access.
+ */
+class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseState {
+  readonly method: string
+  readonly url: string
+  readonly httpVersion = "1.1" as const
+  readonly trailers = false
+  headSent = false
+  ended = false
+  /** The client canceled the response stream. */
+  closed = false
+  fiber: Fiber.Fiber<void> | undefined = undefined
+  controller: ReadableStreamDefaultController<Uint8Array> | undefined = undefined
+  wake: (() => void) | undefined = undefined
+  readonly onExit: () => void
+  readonly request: Request
+  readonly resolve: (response: Response) => void
+  readonly resolvePeer: ((request: Request) => Peer | undefined) | undefined
+  constructor(request: Request, resolve: (response: Response) => void, resolvePeer: ((request: Request) => Peer | undefined) | undefined) {
+    this.request = request
+    this.resolve = resolve
+    this.resolvePeer = resolvePeer
+    this.method = request.method
+    this.url = pathOf(request.url)
+    this.onExit = () => this.exited()
+  }
+  get headers(): Headers {
+    return this.request.headers
+  }
+  get body(): Stream.Stream<Uint8Array, ConnectError.ConnectError> {
+    const request = this.request
+    return request.body === null
+      ? Stream.empty
+      : Stream.fromReadableStream({ evaluate: () => request.body!, onError: () => canceled() })
+  }
+  readAll(maxBytes: number): Effect.Effect<Uint8Array, ConnectError.ConnectError> {
+    return readAll(this.request, maxBytes)
+  }
+  peer(): Peer | undefined {
+    return this.resolvePeer?.(this.request)
+  }
+  head(status: number, headers: Headers, bytes?: Uint8Array): void {
+    if (bytes !== undefined) this.resolve(new Response(bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>, { status, headers }))
+    else this.openStream(status, headers)
+  }
+  openStream(status: number, headers: Headers): void {
+    const stream = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        this.controller = c
+      },
+      pull: () => {
+        const w = this.wake
+        this.wake = undefined
+        w?.()
+      },
+      cancel: () => {
+        this.closed = true
+        this.fiber?.interruptUnsafe()
+      }
+    }, { highWaterMark: 4 })
+    this.resolve(new Response(stream, { status, headers }))
+  }
+  write(chunk: Uint8Array): Effect.Effect<void> {
+    const controller = this.controller
+    if (controller === undefined) return Effect.void
+    controller.enqueue(chunk)
+    if ((controller.desiredSize ?? 1) > 0) return Effect.void
+    return Effect.callback<void>((resume) => {
+      this.wake = () => resume(Effect.void)
+    })
+  }
+  end(): void {
+    this.controller?.close()
+  }
+  endWithoutHead(): void {
+    this.resolve(new Response(null, { status: 200, headers: new Headers() }))
+  }
+  /** The handler ended: a 500 when it sent nothing, else the response stream closes. */
+  exited(): void {
+    if (!this.headSent) {
+      this.headSent = true
+      this.ended = true
+      this.head(500, new Headers(), EMPTY)
+    } else if (!this.ended && !this.closed && this.controller !== undefined) {
+      this.ended = true
+      try {
+        this.controller.close()
+      } catch {
+        // already errored
+      }
+    }
+  }
+  /** The request's signal aborted: the handler is interrupted, unless its response stream already ended or was canceled. */
+  handleEvent(): void {
+    if (this.fiber !== undefined && !this.closed && !(this.ended && this.controller !== undefined)) {
+      Effect.runFork(Fiber.interrupt(this.fiber))
+    }
+  }
 }
 
 /**
