@@ -107,6 +107,8 @@ export const encodeAll = (frames: ReadonlyArray<Envelope>): Uint8Array => {
 export class Parser {
   private readonly maxBytes: number
   private chunks: Array<Uint8Array> = []
+  /** Bytes of `chunks[0]` already consumed. */
+  private offset = 0
   private queued = 0
   constructor(maxBytes: number = Infinity) {
     this.maxBytes = maxBytes
@@ -117,11 +119,17 @@ export class Parser {
   }
   /** Adds a chunk and pushes every envelope completed by it onto `out`. */
   push(chunk: Uint8Array, out: Array<Envelope>): void {
-    if (chunk.byteLength === 0) return
-    this.chunks.push(chunk)
-    this.queued += chunk.byteLength
+    const size = chunk.byteLength
+    if (size === 0) return
+    // a plain view: slicing a subclass (Node's Buffer) runs its constructor for every slice
+    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, size))
+    this.queued += size
     while (this.queued >= 5) {
-      const len = ((this.byteAt(1) << 24) >>> 0) + (this.byteAt(2) << 16) + (this.byteAt(3) << 8) + this.byteAt(4)
+      const first = this.chunks[0]!
+      const at = this.offset
+      const len = first.byteLength - at >= 5
+        ? ((first[at + 1]! << 24) >>> 0) + (first[at + 2]! << 16) + (first[at + 3]! << 8) + first[at + 4]!
+        : ((this.byteAt(1) << 24) >>> 0) + (this.byteAt(2) << 16) + (this.byteAt(3) << 8) + this.byteAt(4)
       if (len > this.maxBytes) {
         throw ConnectError.make(
           "resource_exhausted",
@@ -129,36 +137,45 @@ export class Parser {
         )
       }
       if (this.queued - 5 < len) return
-      const frame = this.take(5 + len)
-      out.push({ flags: frame[0]!, data: frame.subarray(5) })
+      const n = 5 + len
+      if (first.byteLength - at >= n) {
+        // within the first chunk: one view of the payload, nothing copied
+        out.push({ flags: first[at]!, data: first.subarray(at + 5, at + n) })
+        this.queued -= n
+        if (first.byteLength - at === n) {
+          this.chunks.shift()
+          this.offset = 0
+        } else this.offset = at + n
+      } else {
+        const frame = this.take(n)
+        out.push({ flags: frame[0]!, data: frame.subarray(5) })
+      }
     }
   }
   /** The byte at `i` of the queued bytes (i < queued). */
   private byteAt(i: number): number {
+    i += this.offset
     for (const c of this.chunks) {
       if (i < c.byteLength) return c[i]!
       i -= c.byteLength
     }
     return 0
   }
-  /** Removes the first `n` queued bytes (n ≤ queued): a view when they lie in one chunk, else one copy. */
+  /** Removes the first `n` queued bytes (n ≤ queued), spread over several chunks: one copy. */
   private take(n: number): Uint8Array {
     this.queued -= n
-    const first = this.chunks[0]!
-    if (first.byteLength >= n) {
-      if (first.byteLength === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
-    }
     const out = new Uint8Array(n)
     let o = 0
     while (o < n) {
       const c = this.chunks[0]!
-      const k = Math.min(c.byteLength, n - o)
-      out.set(k === c.byteLength ? c : c.subarray(0, k), o)
+      const at = this.offset
+      const k = Math.min(c.byteLength - at, n - o)
+      out.set(c.subarray(at, at + k), o)
       o += k
-      if (k === c.byteLength) this.chunks.shift()
-      else this.chunks[0] = c.subarray(k)
+      if (at + k === c.byteLength) {
+        this.chunks.shift()
+        this.offset = 0
+      } else this.offset = at + k
     }
     return out
   }
