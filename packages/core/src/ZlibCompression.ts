@@ -116,8 +116,10 @@ const SYNC_OUTPUT_LIMIT = 256 * 1024
 /** zstd frames may ask for a window of at most 2^23 bytes (8 MiB, as for zstd in HTTP, RFC 9659). */
 const ZSTD_WINDOW_LOG_MAX = 23
 
+/** zlib stopped at `maxOutputLength`: Node, Bun and Deno say `ERR_BUFFER_TOO_LARGE`, workerd (no code) "Memory limit exceeded". */
 const isTooLarge = (e: unknown): boolean =>
-  e instanceof RangeError && (e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE"
+  e instanceof RangeError &&
+  ((e as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE" || e.message === "Memory limit exceeded")
 
 /** zstd: the frame asks for a window larger than the decoder allows. */
 const isWindowTooLarge = (e: unknown): boolean =>

@@ -27,6 +27,13 @@ const canceled = () => ConnectError.make("canceled", "the request was aborted")
 
 const EMPTY = new Uint8Array(0)
 
+/**
+ * Workers (workerd) read a response's `content-encoding` as a request to compress the body
+ * itself, so a body the router already compressed would be compressed twice; `encodeBody:
+ * "manual"` says it is sent as is. Other runtimes ignore the unknown init member.
+ */
+const ENCODED = { encodeBody: "manual" } as const
+
 const tooLarge = (size: number, maxBytes: number) =>
   ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`)
 
@@ -200,7 +207,7 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
     return this.resolvePeer?.(this.request)
   }
   head(status: number, headers: Headers, bytes?: Uint8Array): void {
-    if (bytes !== undefined) this.resolve(new Response(bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>, { status, headers }))
+    if (bytes !== undefined) this.resolve(new Response(bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>, { status, headers, ...ENCODED }))
     else this.openStream(status, headers)
   }
   openStream(status: number, headers: Headers): void {
@@ -218,7 +225,7 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
         this.fiber?.interruptUnsafe()
       }
     }, { highWaterMark: 4 })
-    this.resolve(new Response(stream, { status, headers }))
+    this.resolve(new Response(stream, { status, headers, ...ENCODED }))
   }
   write(chunk: Uint8Array): Effect.Effect<void> {
     const controller = this.controller
