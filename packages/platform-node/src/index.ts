@@ -18,3 +18,6 @@ export * as NodeTransport from "./NodeTransport.ts"
 
 /** Scaling a server over CPU cores with `node:cluster` (N workers sharing one port). */
 export * as NodeCluster from "./NodeCluster.ts"
+
+/** Mounting a router in your own Node server: a request listener, Express middleware, a Fastify plugin. */
+export * as NodeAdapter from "./NodeAdapter.ts"

@@ -88,7 +88,18 @@ const answerAndClose = (socket: Duplex, answer: Buffer, timeout: boolean): void 
   setTimeout(() => socket.destroy(), RequestTimeouts.CUT_AFTER_MS).unref()
 }
 
-const handle = (state: Exchange.State, handler: Exchange.Handler, req: http.IncomingMessage, res: http.ServerResponse): void => {
+/**
+ * Serves one HTTP/1.1 request: runs `handler` as one exchange of `state`. Used by the server
+ * below and by the request listener of `NodeAdapter` (on servers the user created), which
+ * passes `url` when it mounted the routes under a prefix.
+ */
+export const handle = (
+  state: Exchange.State,
+  handler: Exchange.Handler,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: string = req.url ?? "/"
+): void => {
   res.on("error", noop)
   const reader = new BodyReader(req, {
     ...NodeRequest.bodyOptions,
@@ -140,7 +151,7 @@ const handle = (state: Exchange.State, handler: Exchange.Handler, req: http.Inco
       end(trailers)
     }
   }, ex)
-  const request = new NodeRequest.NodeRequest(req.method ?? "GET", req.url ?? "/", "1.1", req.rawHeaders, undefined, reader, ex, req.socket)
+  const request = new NodeRequest.NodeRequest(req.method ?? "GET", url, "1.1", req.rawHeaders, undefined, reader, ex, req.socket)
   res.on("close", () => Exchange.onClose(state, ex))
   RequestTimeouts.arm(state.requestTimeouts, req, ex, () => {
     if (!res.headersSent) res.setHeader("connection", "close")

@@ -217,15 +217,21 @@ class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
   }
 }
 
-const handle = (
+/**
+ * Serves one HTTP/2 stream: runs `handler` as one exchange of `state`. Used by the server below
+ * and by the request listener of `NodeAdapter` (the stream of a compat-API request), which
+ * passes `url` when it mounted the routes under a prefix.
+ */
+export const handle = (
   state: State,
   handler: Exchange.Handler,
   stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders
+  headers: http2.IncomingHttpHeaders,
+  url: string = headers[":path"] ?? "/"
 ): void => {
   stream.on("error", noop)
   const ex = new H2Exchange(stream)
-  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", headers[":path"] ?? "/", "2", undefined, headers, ex.reader, ex, stream)
+  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", url, "2", undefined, headers, ex.reader, ex, stream)
   const activity = IdleSessions.streamOpened(state.idleSessions, stream)
   stream.on("close", () => {
     Exchange.onClose(state, ex)
