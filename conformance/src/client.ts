@@ -23,6 +23,7 @@ import * as ProtocolGrpc from "@connect-effect/core/ProtocolGrpc"
 import * as NodeCompression from "@connect-effect/platform-node/NodeCompression"
 import * as NodeHttpClient from "@connect-effect/platform-node/NodeHttpClient"
 import * as BunTransport from "@connect-effect/platform-bun/BunTransport"
+import * as FetchHttpClient from "@connect-effect/core/FetchHttpClient"
 import {
   ClientCompatRequestSchema,
   ClientCompatResponseSchema,
@@ -40,8 +41,25 @@ import {
 import { registry } from "./service.ts"
 import { flushWrites, readMessages, writeMessage } from "./stdio.ts"
 
-/** True when this program runs on Bun. */
-const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined
+/**
+ * True when this program calls with Bun's fetch: on Bun, unless `--impl=node` (`bin/client --runtime
+ * bun-node`) asks for the Node transports (node:http / node:http2) under Bun.
+ */
+const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined && !process.argv.includes("--impl=node")
+
+/** The part of Deno's API used here (`Deno.createHttpClient`; no Deno types in this repo). */
+interface DenoFetch {
+  createHttpClient(options: {
+    caCerts?: Array<string>
+    cert?: string
+    key?: string
+    http1?: boolean
+    http2?: boolean
+  }): { close(): void }
+}
+
+/** Deno's namespace when this program runs on Deno. */
+const deno = (globalThis as { Deno?: DenoFetch }).Deno
 
 const headersToProto = (headers: Headers | undefined): Array<Header> => {
   const out: Array<Header> = []
@@ -96,7 +114,12 @@ class Transports {
         ca: Buffer.from(ca),
         ...(creds !== undefined ? { cert: Buffer.from(creds.cert), key: Buffer.from(creds.key) } : {})
       }
-      const layer = isBun
+      const layer = deno !== undefined
+        // Deno: its fetch, through a Deno.HttpClient (passed as `client` in the fetch init) that
+        // trusts the runner's CA, presents the client certificate and speaks only the asked-for
+        // HTTP version. (FetchHttpClient knows that Deno's fetch decodes gzip and br, not zstd.)
+        ? FetchHttpClient.layer({ init: { client: this.denoClient(deno, http2, tls) } as RequestInit })
+        : isBun
         // Bun: its fetch (HTTP/1.1, TLS options as Bun's `tls` init field)
         ? BunTransport.layerHttp(tls !== undefined ? { tls } : {})
         : http2
@@ -106,6 +129,20 @@ class Transports {
       this.cache.set(key, found)
     }
     return found
+  }
+  private denoClient(
+    deno: DenoFetch,
+    http2: boolean,
+    tls: { readonly ca: Buffer; readonly cert?: Buffer; readonly key?: Buffer } | undefined
+  ) {
+    const client = deno.createHttpClient({
+      http1: !http2,
+      http2,
+      ...(tls !== undefined ? { caCerts: [tls.ca.toString()] } : {}),
+      ...(tls?.cert !== undefined && tls.key !== undefined ? { cert: tls.cert.toString(), key: tls.key.toString() } : {})
+    })
+    Effect.runSync(Scope.addFinalizer(this.scope, Effect.sync(() => client.close())))
+    return client
   }
 }
 

@@ -17,8 +17,29 @@ import { HTTPVersion } from "../gen/connectrpc/conformance/v1/config_pb.ts"
 import { handlers, registry } from "./service.ts"
 import { readMessage, writeMessage } from "./stdio.ts"
 
-/** True when this program runs on Bun. */
-const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined
+/**
+ * True when this program serves with Bun.serve: on Bun, unless `--impl=node` (`bin/server --runtime
+ * bun-node`) asks for NodeServer (node:http / node:http2) under Bun.
+ */
+const isBun = (globalThis as { Bun?: unknown }).Bun !== undefined && !process.argv.includes("--impl=node")
+
+/** The part of Deno's API used here (`Deno.serve`; no Deno types in this repo). */
+interface DenoServe {
+  serve(
+    options: {
+      port: number
+      hostname: string
+      cert?: string
+      key?: string
+      signal?: AbortSignal
+      onListen?: (addr: { hostname: string; port: number }) => void
+    },
+    handler: (request: Request) => Promise<Response>
+  ): { readonly addr: { hostname: string; port: number }; readonly finished: Promise<void> }
+}
+
+/** Deno's namespace when this program runs on Deno. */
+const deno = (globalThis as { Deno?: DenoServe }).Deno
 
 const main = async () => {
   const bytes = await readMessage()
@@ -31,6 +52,27 @@ const main = async () => {
       compressions: NodeCompression.all,
       json: { registry }
     })
+    if (deno !== undefined) {
+      // Deno.serve through the web-standard fetch handler: HTTP/1.1, and over TLS h2 by ALPN
+      // (Deno.serve cannot ask for client certificates, so no mTLS)
+      const fetchHandler = FetchHandler.fromHttpHandler(handler, yield* Effect.context<never>())
+      const abort = new AbortController()
+      const tls = request.useTls && request.serverCreds !== undefined
+        ? { cert: Buffer.from(request.serverCreds.cert).toString(), key: Buffer.from(request.serverCreds.key).toString() }
+        : {}
+      const server = yield* Effect.acquireRelease(
+        Effect.sync(() => deno.serve({ port: 0, hostname: "127.0.0.1", signal: abort.signal, onListen: () => {}, ...tls }, fetchHandler)),
+        (server) => Effect.andThen(Effect.sync(() => abort.abort()), Effect.promise(() => server.finished))
+      )
+      yield* Effect.promise(() =>
+        writeMessage(toBinary(ServerCompatResponseSchema, create(ServerCompatResponseSchema, {
+          host: server.addr.hostname,
+          port: server.addr.port,
+          ...(request.useTls && request.serverCreds !== undefined ? { pemCert: request.serverCreds.cert } : {})
+        })))
+      )
+      return yield* Effect.never
+    }
     if (isBun) {
       // Bun.serve through the web-standard fetch handler (HTTP/1.1; TLS and mTLS)
       const fetchHandler = FetchHandler.fromHttpHandler(handler, yield* Effect.context<never>())

@@ -29,9 +29,12 @@ export interface Options {
   /**
    * Whether the runtime's fetch decodes `Content-Encoding` by itself (browsers, Node's fetch:
    * true, the default). The header is then dropped from responses so the body is not decoded a
-   * second time. Runtimes that can turn it off (Bun: `decompress: false`) pass `false`.
+   * second time. Runtimes that can turn it off (Bun: `decompress: false`) pass `false`. Runtimes
+   * that decode only some encodings and keep the header pass those: the header is dropped only
+   * when it names one of them. On Deno the default is `["gzip", "br"]` (Deno's fetch decodes
+   * those, not zstd).
    */
-  readonly transparentDecompression?: boolean | undefined
+  readonly transparentDecompression?: boolean | ReadonlyArray<string> | undefined
   /**
    * Whether request bodies of streaming calls are sent as a stream (`duplex: "half"`). Browsers
    * stream uploads only over HTTP/2 (Chromium) or not at all, so in a browser (a `document` or
@@ -61,6 +64,9 @@ const errorOf = (e: unknown): ConnectError.ConnectError => {
   return syscall === "connect" || syscall === "getaddrinfo" ? ConnectError.notSent(unavailable) : unavailable
 }
 
+/** The encodings Deno's fetch decodes by itself (it keeps their `Content-Encoding` header). */
+const denoDecodes: ReadonlyArray<string> = ["gzip", "br"]
+
 const withoutContentEncoding = (headers: Headers): Headers => {
   const out = new Headers(headers)
   out.delete("content-encoding")
@@ -75,7 +81,11 @@ const withoutContentEncoding = (headers: Headers): Headers => {
  */
 export const make = (options: Options = {}): HttpClient["Service"] => {
   const doFetch = options.fetch ?? globalThis.fetch
-  const transparent = options.transparentDecompression ?? true
+  const transparentOption = options.transparentDecompression ?? ("Deno" in globalThis ? denoDecodes : true)
+  const transparent = transparentOption !== false
+  const decodedByRuntime: (encoding: string) => boolean = typeof transparentOption === "boolean"
+    ? () => transparentOption
+    : (encoding) => transparentOption.includes(encoding.trim().toLowerCase())
   const streamRequestBodies = options.streamRequestBodies ?? !isBrowser()
   const send = (request: ClientRequest) =>
       Effect.flatMap(
@@ -105,7 +115,8 @@ export const make = (options: Options = {}): HttpClient["Service"] => {
             }),
             (response): ClientResponse => ({
               status: response.status,
-              headers: transparent && response.headers.has("content-encoding")
+              headers: transparent && response.headers.has("content-encoding") &&
+                  decodedByRuntime(response.headers.get("content-encoding")!)
                 ? withoutContentEncoding(response.headers)
                 : response.headers,
               body: response.body === null
