@@ -31,6 +31,7 @@ mkdir -p "$RESULTS_DIR"
 
 CONF="conformance/config/node.yaml"
 BUN_CONF="conformance/config/bun.yaml"
+BUN_CLIENT_CONF="conformance/config/bun-client.yaml"
 BUN_NODE_CONF="conformance/config/bun-node.yaml"
 RUNNER="$ROOT/conformance/.bin/connectconformance"
 PARALLEL="${CONFORMANCE_PARALLEL:-8}"
@@ -190,7 +191,7 @@ run_conformance() { # run_conformance <label> <mode> <config> <command> [args...
 run_conformance "node server" server "$CONF" conformance/bin/server
 run_conformance "node client" client "$CONF" conformance/bin/client
 run_conformance "bun server" server "$BUN_CONF" conformance/bin/server --runtime bun
-run_conformance "bun client" client "$BUN_CONF" conformance/bin/client --runtime bun
+run_conformance "bun client" client "$BUN_CLIENT_CONF" conformance/bin/client --runtime bun
 # NodeServer and the node:http/node:http2 client transports running under Bun
 run_conformance "bun-node server" server "$BUN_NODE_CONF" conformance/bin/server --runtime bun-node
 run_conformance "bun-node client" client "$BUN_NODE_CONF" conformance/bin/client --runtime bun-node

@@ -74,12 +74,14 @@ const main = async () => {
       return yield* Effect.never
     }
     if (isBun) {
-      // Bun.serve through the web-standard fetch handler (HTTP/1.1; TLS and mTLS)
+      // Bun.serve through the web-standard fetch handler (HTTP/1.1, and HTTP/2 with `http2`: h2c,
+      // h2 by ALPN; TLS and mTLS)
       const fetchHandler = FetchHandler.fromHttpHandler(handler, yield* Effect.context<never>())
       const server = yield* BunServer.make(fetchHandler, {
         port: 0,
         host: "127.0.0.1",
         gracePeriodMs: 1000,
+        http2: request.httpVersion !== HTTPVersion.HTTP_VERSION_1,
         ...(request.useTls && request.serverCreds !== undefined
           ? {
             tls: {

@@ -1,7 +1,9 @@
 /**
- * Serves a router with `Bun.serve` (HTTP/1.1, and TLS with mutual TLS), through the core's
- * web-standard fetch handler: Connect (unary, GET, streaming) and gRPC-Web. gRPC needs HTTP/2
- * trailers, which `Bun.serve` does not deliver, so gRPC requests are answered 415.
+ * Serves a router with `Bun.serve` (HTTP/1.1, and TLS with mutual TLS; with `http2: true` also
+ * HTTP/2 on the same port: h2 by ALPN over TLS, h2c by prior knowledge, full-duplex bidi),
+ * through the core's web-standard fetch handler: Connect (unary, GET, streaming) and gRPC-Web.
+ * gRPC needs HTTP/2 trailers, which a fetch `Response` cannot carry, so gRPC requests are
+ * answered 415.
  *
  * @since 0.1.0
  */
@@ -31,6 +33,13 @@ export interface Options {
   readonly host?: string | undefined
   /** TLS (with `ca` and `requestCert: true`: mutual TLS). */
   readonly tls?: BunTlsOptions | undefined
+  /**
+   * Also serve HTTP/2 on the same port (`Bun.serve({ http2: true })`, Bun 1.4.5 or later): h2 by
+   * ALPN over TLS, h2c by prior knowledge in cleartext, with full-duplex bidi streams; HTTP/1.1
+   * keeps working beside it. Default `false` (HTTP/1.1 only), since Bun's HTTP/2 server is new
+   * and older Bun versions silently ignore the option.
+   */
+  readonly http2?: boolean | undefined
   /** Seconds a connection may stay idle (Bun's `idleTimeout`, default 120; 0 disables). */
   readonly idleTimeoutSeconds?: number | undefined
   /** How long shutdown waits for in-flight requests before closing them (default 5000 ms). */
@@ -97,6 +106,7 @@ const serve = (handler: FetchHandler.FetchHandler, options: Options, served: Ser
           hostname: host,
           fetch: handler,
           idleTimeout: options.idleTimeoutSeconds ?? 120,
+          ...(options.http2 === true ? { http2: true } : {}),
           ...(options.tls !== undefined ? { tls: { ...options.tls, rejectUnauthorized: options.tls.rejectUnauthorized ?? options.tls.requestCert === true } } : {})
         })
         if (served !== undefined) served.server = server

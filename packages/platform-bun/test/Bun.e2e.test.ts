@@ -1,21 +1,25 @@
 /**
  * End-to-end on Bun, across processes: the test service on `Bun.serve` (fixtures/server.ts, run
  * with the repo's Bun) called from Node by the generated Eliza client over Connect and gRPC-Web
- * (HTTP/1.1, plain and mutual TLS) × proto and JSON × every compression × POST and GET; and the
- * Bun client transports (fixtures/client.ts) calling a Node server.
+ * (HTTP/1.1, plain and mutual TLS) × proto and JSON × every compression × POST and GET; the same
+ * server with `http2: true` over h2c and h2 (TLS, ALPN) with full-duplex bidi; and the Bun client
+ * transports (fixtures/client.ts) calling a Node server.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
+import * as http2 from "node:http2"
 import * as https from "node:https"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { StringValueSchema } from "@bufbuild/protobuf/wkt"
+import type * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "@connect-effect/core/ConnectError"
@@ -395,6 +399,151 @@ describe("a Bun server called from Node", () => {
     const p = await startServer([])
     const inFlight = Effect.runPromise(say("sleep:300").pipe(
       Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl: `http://127.0.0.1:${p.port}` }))))
+    ))
+    await new Promise((r) => setTimeout(r, 100))
+    const code = stop(p)
+    expect((await inFlight).sentence).toBe("woke up")
+    expect(await code).toBe(0)
+  })
+})
+
+// The Bun server with `http2: true`, called from Node over HTTP/2 -------------------------------
+
+describe("a Bun server with http2: true called from Node", () => {
+  let h2c: Awaited<ReturnType<typeof startServer>>
+  let h2: Awaited<ReturnType<typeof startServer>>
+
+  beforeAll(async () => {
+    ;[h2c, h2] = await Promise.all([
+      startServer(["--http2"]),
+      startServer(["--http2", ...serverTlsArgs])
+    ])
+  })
+
+  const run = <A, E>(
+    effect: Effect.Effect<A, E, ElizaClient>,
+    options: { readonly protocol: Protocol; readonly secure: boolean; readonly httpVersion?: "1.1" | "2" }
+  ): Promise<A> => {
+    const httpVersion = options.httpVersion ?? "2"
+    const transport: NodeTransport.Options = options.secure
+      ? { baseUrl: `https://127.0.0.1:${h2.port}`, tls: clientTls, httpVersion }
+      : { baseUrl: `http://127.0.0.1:${h2c.port}`, httpVersion }
+    return Effect.runPromise(effect.pipe(
+      Effect.provide(ElizaClient.layer.pipe(Layer.provide(
+        options.protocol === "grpc-web" ? NodeTransport.layerGrpcWeb(transport) : NodeTransport.layerConnect(transport)
+      )))
+    ))
+  }
+
+  /** One raw HTTP/2 request (h2c, or h2 with the client certificate), its status and ALPN protocol. */
+  const rawH2 = (secure: boolean, headers: http2.OutgoingHttpHeaders, body: Uint8Array) =>
+    new Promise<{ status: number | undefined; accept: string | undefined; alpn: string | false | undefined; text: string }>((resolve, reject) => {
+      const session = secure
+        ? http2.connect(`https://127.0.0.1:${h2.port}`, clientTls)
+        : http2.connect(`http://127.0.0.1:${h2c.port}`)
+      session.on("error", reject)
+      const req = session.request({ ":method": "POST", ...headers })
+      let status: number | undefined
+      let accept: string | undefined
+      let text = ""
+      req.on("response", (h) => {
+        status = h[":status"]
+        accept = h["accept-post"] as string | undefined
+      })
+      req.setEncoding("utf8").on("data", (d: string) => (text += d))
+      req.on("end", () => {
+        const alpn = session.alpnProtocol
+        session.close()
+        resolve({ status, accept, alpn, text })
+      })
+      req.on("error", reject)
+      req.end(body)
+    })
+
+  const cases = (["connect", "grpc-web"] as const).flatMap((protocol) => [false, true].map((secure) => ({ protocol, secure })))
+
+  describe.each(cases)("$protocol over HTTP/2, tls=$secure", (options) => {
+    it("unary", async () => {
+      expect((await run(say("hi"), options)).sentence).toBe("anonymous: hi")
+    })
+    it("server stream", async () => {
+      const all = await run(Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runCollect(c.introduce({ name: "n:50" }))), options)
+      expect(all.map((r) => r.sentence)).toEqual(Array.from({ length: 50 }, (_, i) => `#${i + 1}`))
+    })
+    it("client stream", async () => {
+      const res = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) => c.reflect(Stream.fromIterable(["a", "b", "c"].map((sentence) => ({ sentence }))))),
+        options
+      )
+      expect(res.summary).toBe("a|b|c")
+    })
+    it("full-duplex bidi: each response arrives before the next request is sent", async () => {
+      const result = await run(
+        Effect.gen(function*() {
+          const c = yield* ElizaClient
+          const q = yield* Queue.unbounded<{ sentence: string }, Cause.Done>()
+          yield* Queue.offer(q, { sentence: "1" })
+          const seen: Array<string> = []
+          yield* c.converse(Stream.fromQueue(q)).pipe(
+            Stream.runForEach((r) =>
+              Effect.gen(function*() {
+                seen.push(r.sentence)
+                if (seen.length < 3) yield* Queue.offer(q, { sentence: String(seen.length + 1) })
+                else yield* Queue.end(q)
+              })
+            )
+          )
+          return seen
+        }),
+        options
+      )
+      expect(result).toEqual(["echo 1", "echo 2", "echo 3"])
+    })
+    it("an error with details", async () => {
+      const error = await fail(run(say("error:not_found"), options))
+      expect(error.code).toBe("not_found")
+      expect(ConnectError.findDetails(error, StringValueSchema).map((d) => d.value)).toEqual(["detail"])
+    })
+    it("HTTP/1.1 still works on the same port", async () => {
+      expect((await run(say("hi"), { ...options, httpVersion: "1.1" })).sentence).toBe("anonymous: hi")
+    })
+  })
+
+  it.each([false, true])("a raw HTTP/2 Connect call succeeds (h2 by ALPN when tls=%s), the peer is known", async (secure) => {
+    const res = await rawH2(secure, {
+      ":path": "/connectrpc.eliza.v1.ElizaService/Say",
+      "content-type": "application/json"
+    }, new TextEncoder().encode(JSON.stringify({ sentence: "peer" })))
+    expect(res.status).toBe(200)
+    expect(res.alpn).toBe(secure ? "h2" : "h2c")
+    const [address, port] = (JSON.parse(res.text) as { sentence: string }).sentence.split(" ")
+    expect(address).toBe("127.0.0.1")
+    expect(Number(port)).toBeGreaterThan(0)
+  })
+
+  it.each([false, true])("a gRPC request over HTTP/2 is answered 415 (tls=%s)", async (secure) => {
+    const res = await rawH2(secure, {
+      ":path": "/connectrpc.eliza.v1.ElizaService/Say",
+      "content-type": "application/grpc+proto",
+      te: "trailers"
+    }, new Uint8Array(5))
+    expect(res.status).toBe(415)
+    expect(res.accept).toContain("application/grpc-web")
+  })
+
+  it("mutual TLS over h2: a client without a certificate is refused", async () => {
+    const error = await fail(Effect.runPromise(say("hi").pipe(
+      Effect.provide(ElizaClient.layer.pipe(Layer.provide(
+        NodeTransport.layerConnect({ baseUrl: `https://127.0.0.1:${h2.port}`, tls: { ca: certs.ca }, httpVersion: "2" })
+      )))
+    )))
+    expect(error.code).toBe("unavailable")
+  })
+
+  it("SIGTERM lets an in-flight HTTP/2 call finish, then the server exits 0", async () => {
+    const p = await startServer(["--http2"])
+    const inFlight = Effect.runPromise(say("sleep:300").pipe(
+      Effect.provide(ElizaClient.layer.pipe(Layer.provide(NodeTransport.layerConnect({ baseUrl: `http://127.0.0.1:${p.port}`, httpVersion: "2" }))))
     ))
     await new Promise((r) => setTimeout(r, 100))
     const code = stop(p)

@@ -28,6 +28,11 @@ export interface BunServeOptions {
   readonly fetch: (request: Request) => Response | Promise<Response>
   readonly tls?: BunTlsOptions | undefined
   readonly idleTimeout?: number | undefined
+  /**
+   * HTTP/2 besides HTTP/1.1 on the same port (Bun 1.4.5+): h2 by ALPN over TLS, h2c by prior
+   * knowledge in cleartext. Older Bun versions ignore it and serve HTTP/1.1 only.
+   */
+  readonly http2?: boolean | undefined
   readonly maxRequestBodySize?: number | undefined
 }
 
