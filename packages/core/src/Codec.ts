@@ -4,7 +4,8 @@
  * @since 0.1.0
  */
 import type { DescMessage, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
-import { create, fromBinary, fromJsonString, isMessage, toJsonString } from "@bufbuild/protobuf"
+import { create, fromJsonString, isMessage, toJsonString } from "@bufbuild/protobuf"
+import * as BinaryDecoder from "./internal/binaryDecoder.ts"
 import * as BinaryEncoder from "./internal/binaryEncoder.ts"
 
 /**
@@ -39,7 +40,7 @@ export const toMessage = <Desc extends DescMessage>(schema: Desc, value: Message
 export const proto: Codec = {
   name: "proto",
   encode: (schema, message) => BinaryEncoder.encode(schema, toMessage(schema, message)),
-  decode: (schema, bytes) => fromBinary(schema, bytes)
+  decode: (schema, bytes) => BinaryDecoder.decode(schema, bytes)
 }
 
 const encoder = new TextEncoder()
