@@ -10,32 +10,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { create, createFileRegistry, type DescField, type DescMessage, fromBinary, ScalarType, toBinary } from "@bufbuild/protobuf"
-import { FileDescriptorProtoSchema, file_google_protobuf_struct, file_google_protobuf_wrappers, isWrapperDesc } from "@bufbuild/protobuf/wkt"
+import { create, createFileRegistry, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf"
+import { FileDescriptorProtoSchema, file_google_protobuf_struct, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt"
 import { decode, fallbacks } from "../src/internal/binaryDecoder.ts"
 import * as Codec from "../src/Codec.ts"
+import { arbitraries, entry, field, JS_STRING, REPEATED, REQUIRED, scalarNames, T } from "./fixtures/protoArbitrary.ts"
 import { params } from "./fuzzSupport.ts"
-
-// FieldDescriptorProto.Type
-const T = {
-  double: 1, float: 2, int64: 3, uint64: 4, int32: 5, fixed64: 6, fixed32: 7, bool: 8, string: 9, group: 10,
-  message: 11, bytes: 12, uint32: 13, enum: 14, sfixed32: 15, sfixed64: 16, sint32: 17, sint64: 18
-} as const
-const scalarNames = [
-  "double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string", "bytes", "uint32", "sfixed32",
-  "sfixed64", "sint32", "sint64"
-] as const
-const OPTIONAL = 1
-const REQUIRED = 2
-const REPEATED = 3
-const JS_STRING = 1
-
-const field = (name: string, number: number, type: number, extra: Record<string, unknown> = {}) => ({
-  name, number, type, label: OPTIONAL, jsonName: name, ...extra
-})
-const entry = (name: string, key: number, value: number, extra: Record<string, unknown> = {}) => ({
-  name, options: { mapEntry: true }, field: [field("key", 1, key), field("value", 2, value, extra)]
-})
 
 const proto3 = create(FileDescriptorProtoSchema, {
   name: "dec/v1/all.proto",
@@ -168,118 +148,19 @@ const Leaf = desc("Leaf")
 const Legacy = desc("Legacy")
 const Ed = desc("Ed")
 
-const text = fc.oneof(
-  fc.string({ maxLength: 8 }),
-  fc.string({ unit: "binary", maxLength: 8 }),
-  fc.string({ unit: "grapheme", maxLength: 80 }),
-  fc.string({ unit: fc.constantFrom("a", "Z", "0", "~"), minLength: 30, maxLength: 300 }),
-  fc.string({ unit: "binary", minLength: 30, maxLength: 300 }),
-  fc.constantFrom("", "é", "\ufeffbom", "😀", "a".repeat(32), "a".repeat(33), "__proto__", "constructor")
-)
-const i64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n })
-const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
-const i32 = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 127, 128, 16383, 16384, -2147483648, 2147483647))
-const u32 = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 127, 128, 0xffffffff))
-
-const scalar = (t: ScalarType): fc.Arbitrary<unknown> => {
-  switch (t) {
-    case ScalarType.STRING:
-      return text
-    case ScalarType.BYTES:
-      return fc.oneof(fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ minLength: 100, maxLength: 2000 }))
-    case ScalarType.BOOL:
-      return fc.boolean()
-    case ScalarType.DOUBLE:
-      return fc.oneof(fc.double(), fc.constantFrom(0, -0, NaN, Infinity))
-    case ScalarType.FLOAT:
-      return fc.oneof(fc.float(), fc.constantFrom(0, -0, NaN, -Infinity))
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return i32
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return u32
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return fc.oneof(i64, fc.constantFrom(0n, -1n, 127n, 128n, (1n << 32n) - 1n, 1n << 32n))
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return fc.oneof(u64, fc.constantFrom(0n, 127n, 128n, 1n << 32n))
-  }
-}
-
-// members of Color (0, 1, 5) and of Mood (1, 5), and others
-const enumValue = fc.oneof(fc.constantFrom(0, 1, 5), fc.constantFrom(0, 1, 5), i32)
-
-const mapKey = (t: ScalarType): fc.Arbitrary<string> => {
-  switch (t) {
-    case ScalarType.STRING:
-      return text
-    case ScalarType.BOOL:
-      return fc.constantFrom("true", "false")
-    case ScalarType.INT64:
-      return i64.map(String)
-    case ScalarType.FIXED32:
-      return u32.map(String)
-    default:
-      return i32.map(String)
-  }
-}
-
-/** A random init shape of `d`, nested at most `depth` deep. */
-const message = (d: DescMessage, depth: number): fc.Arbitrary<Record<string, unknown>> => {
-  const parts: Record<string, fc.Arbitrary<unknown>> = {}
-  for (const f of d.fields) {
-    if (f.oneof !== undefined) continue
-    const v = value(f, depth)
-    if (v !== undefined) parts[f.localName] = v
-  }
-  for (const o of d.oneofs) {
-    const cases = o.fields.map((f) => value(f, depth)?.map((v) => ({ case: f.localName, value: v }))).filter((a) => a !== undefined)
-    parts[o.localName] = fc.oneof(fc.constant({ case: undefined }), ...cases)
-  }
-  return fc.record(parts, { requiredKeys: [] })
-}
-
-const value = (f: DescField, depth: number): fc.Arbitrary<unknown> | undefined => {
-  switch (f.fieldKind) {
-    case "scalar":
-      return f.longAsString ? scalar(f.scalar).map(String) : scalar(f.scalar)
-    case "enum":
-      return enumValue
-    case "message":
-      if (isWrapperDesc(f.message)) {
-        const inner = scalar(f.message.fields[0]!.scalar)
-        return f.oneof === undefined ? inner : inner.map((v) => create(f.message, { value: v } as never))
-      }
-      return depth > 0 ? message(f.message, depth - 1).map((init) => create(f.message, init)) : undefined
-    case "list":
-      if (f.listKind === "message") {
-        if (isWrapperDesc(f.message)) return fc.array(scalar(f.message.fields[0]!.scalar).map((v) => create(f.message, { value: v } as never)), { maxLength: 3 })
-        return depth > 0 ? fc.array(message(f.message, depth - 1).map((init) => create(f.message, init)), { maxLength: 3 }) : undefined
-      }
-      return fc.array(f.listKind === "enum" ? enumValue : f.longAsString ? scalar(f.scalar).map(String) : scalar(f.scalar), { maxLength: 6 })
-    case "map": {
-      const v = f.mapKind === "message"
-        ? depth > 0 ? message(f.message, depth - 1).map((init) => create(f.message, init)) : undefined
-        : f.mapKind === "enum" ? enumValue : scalar(f.scalar)
-      return v === undefined ? undefined : fc.dictionary(mapKey(f.mapKey), v, { maxKeys: 4 })
-    }
-  }
-}
-
-/** Unknown fields of every wire type but groups. */
-const unknownFields = fc.array(
-  fc.oneof(
-    fc.record({ no: fc.integer({ min: 1000, max: 5000 }), wireType: fc.constant(2), data: fc.uint8Array({ maxLength: 6 }).map((d) => Uint8Array.of(d.length, ...d)) }),
-    fc.record({ no: fc.integer({ min: 1000, max: 5000 }), wireType: fc.constant(0), data: fc.constantFrom(Uint8Array.of(0), Uint8Array.of(0x80, 1), Uint8Array.of(255, 255, 255, 255, 255, 255, 255, 255, 255, 1)) }),
-    fc.record({ no: fc.integer({ min: 1000, max: 5000 }), wireType: fc.constant(1), data: fc.uint8Array({ minLength: 8, maxLength: 8 }) }),
-    fc.record({ no: fc.integer({ min: 1000, max: 5000 }), wireType: fc.constant(5), data: fc.uint8Array({ minLength: 4, maxLength: 4 }) })
-  ),
-  { maxLength: 3 }
-)
+const { message, unknownFields } = arbitraries({
+  longTextMinLength: 30,
+  textConstants: ["", "é", "\ufeffbom", "😀", "a".repeat(32), "a".repeat(33), "__proto__", "constructor"],
+  bytesMaxLength: 2000,
+  int64Constants: [0n, -1n, 127n, 128n, (1n << 32n) - 1n, 1n << 32n],
+  uint64Constants: [0n, 127n, 128n, 1n << 32n],
+  // members of Color (0, 1, 5) and of Mood (1, 5), and others
+  enumMembers: [0, 1, 5],
+  enumMemberWeight: 2,
+  wrappersInOneof: true,
+  // every wire type but groups
+  unknownWireTypes: "all"
+})
 
 /** Deep equality that also checks prototypes, value types and that bytes are views of the same buffer. */
 let input: ArrayBufferLike | undefined

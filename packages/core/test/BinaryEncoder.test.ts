@@ -6,28 +6,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { create, createFileRegistry, type DescField, type DescMessage, ScalarType, toBinary } from "@bufbuild/protobuf"
+import { create, createFileRegistry, type DescMessage, toBinary } from "@bufbuild/protobuf"
 import { FileDescriptorProtoSchema, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt"
 import { encode } from "../src/internal/binaryEncoder.ts"
 import * as Codec from "../src/Codec.ts"
+import { arbitraries, entry, field, REPEATED, REQUIRED, scalarNames, T } from "./fixtures/protoArbitrary.ts"
 import { params } from "./fuzzSupport.ts"
-
-// FieldDescriptorProto.Type
-const T = {
-  double: 1, float: 2, int64: 3, uint64: 4, int32: 5, fixed64: 6, fixed32: 7, bool: 8, string: 9,
-  message: 11, bytes: 12, uint32: 13, enum: 14, sfixed32: 15, sfixed64: 16, sint32: 17, sint64: 18
-} as const
-const scalarNames = [
-  "double", "float", "int64", "uint64", "int32", "fixed64", "fixed32", "bool", "string", "bytes", "uint32", "sfixed32",
-  "sfixed64", "sint32", "sint64"
-] as const
-const OPTIONAL = 1
-const REQUIRED = 2
-const REPEATED = 3
-
-const field = (name: string, number: number, type: number, extra: Record<string, unknown> = {}) => ({
-  name, number, type, label: OPTIONAL, jsonName: name, ...extra
-})
 
 const proto3 = create(FileDescriptorProtoSchema, {
   name: "enc/v1/all.proto",
@@ -63,10 +47,10 @@ const proto3 = create(FileDescriptorProtoSchema, {
       ],
       oneofDecl: [{ name: "choice" }, ...scalarNames.map((s) => ({ name: `_o_${s}` })), { name: "_o_color" }],
       nestedType: [
-        { name: "MInt32Entry", options: { mapEntry: true }, field: [field("key", 1, T.string), field("value", 2, T.int32)] },
-        { name: "MStringEntry", options: { mapEntry: true }, field: [field("key", 1, T.string), field("value", 2, T.string)] },
-        { name: "MLeafEntry", options: { mapEntry: true }, field: [field("key", 1, T.string), field("value", 2, T.message, { typeName: ".enc.v1.Leaf" })] },
-        { name: "MColorEntry", options: { mapEntry: true }, field: [field("key", 1, T.string), field("value", 2, T.enum, { typeName: ".enc.v1.Color" })] }
+        entry("MInt32Entry", T.string, T.int32),
+        entry("MStringEntry", T.string, T.string),
+        entry("MLeafEntry", T.string, T.message, { typeName: ".enc.v1.Leaf" }),
+        entry("MColorEntry", T.string, T.enum, { typeName: ".enc.v1.Color" })
       ]
     },
     { name: "Leaf", field: [field("text", 1, T.string), field("n", 2, T.sint32), field("data", 3, T.bytes)] },
@@ -78,7 +62,7 @@ const proto3 = create(FileDescriptorProtoSchema, {
         field("by_id", 2, T.message, { typeName: ".enc.v1.Fallback.ByIdEntry", label: REPEATED }),
         field("leaf", 3, T.message, { typeName: ".enc.v1.Leaf" })
       ],
-      nestedType: [{ name: "ByIdEntry", options: { mapEntry: true }, field: [field("key", 1, T.int32), field("value", 2, T.string)] }]
+      nestedType: [entry("ByIdEntry", T.int32, T.string)]
     },
     // its child goes to toBinary
     { name: "Parent", field: [field("fallback", 1, T.message, { typeName: ".enc.v1.Fallback" }), field("text", 2, T.string)] }
@@ -113,92 +97,18 @@ const desc = (name: string): DescMessage => registry.getMessage(`enc.v1.${name}`
 const All = desc("All")
 const Leaf = desc("Leaf")
 
-const text = fc.oneof(
-  fc.string({ maxLength: 8 }),
-  fc.string({ unit: "binary", maxLength: 8 }),
-  fc.string({ unit: "grapheme", maxLength: 80 }),
-  fc.string({ unit: fc.constantFrom("a", "Z", "0", "~"), minLength: 60, maxLength: 300 }),
-  fc.string({ unit: "binary", minLength: 60, maxLength: 300 }),
-  fc.constantFrom("", "é", "\ud800", "x\udc00y", "😀", "a".repeat(127), "a".repeat(128) + "é")
-)
-const i64 = fc.bigInt({ min: -(1n << 63n), max: (1n << 63n) - 1n })
-const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })
-const i32 = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 127, 128, 16383, 16384, -2147483648, 2147483647))
-const u32 = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 127, 128, 0xffffffff))
-
-const scalar = (t: ScalarType): fc.Arbitrary<unknown> => {
-  switch (t) {
-    case ScalarType.STRING:
-      return text
-    case ScalarType.BYTES:
-      return fc.oneof(fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ minLength: 100, maxLength: 5000 }))
-    case ScalarType.BOOL:
-      return fc.boolean()
-    case ScalarType.DOUBLE:
-      return fc.oneof(fc.double(), fc.constantFrom(0, -0, NaN, Infinity))
-    case ScalarType.FLOAT:
-      return fc.oneof(fc.float(), fc.constantFrom(0, -0, NaN, -Infinity))
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return i32
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return u32
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return fc.oneof(i64, fc.constantFrom(0n, -1n, 127n, 128n))
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return fc.oneof(u64, fc.constantFrom(0n, 127n, 128n))
-  }
-}
-
-const enumValue = fc.oneof(fc.constantFrom(0, 1, 5), i32)
-
-/** A random init shape of `d`, nested at most `depth` deep. */
-const message = (d: DescMessage, depth: number): fc.Arbitrary<Record<string, unknown>> => {
-  const parts: Record<string, fc.Arbitrary<unknown>> = {}
-  for (const f of d.fields) {
-    // proto3 optional fields have no oneof here (their synthetic oneofs are left out)
-    if (f.oneof !== undefined) continue
-    const v = value(f, depth)
-    if (v !== undefined) parts[f.localName] = v
-  }
-  for (const o of d.oneofs) {
-    const cases = o.fields.map((f) => value(f, depth)?.map((v) => ({ case: f.localName, value: v }))).filter((a) => a !== undefined)
-    parts[o.localName] = fc.oneof(fc.constant({ case: undefined }), ...cases)
-  }
-  return fc.record(parts, { requiredKeys: [] })
-}
-
-const value = (f: DescField, depth: number): fc.Arbitrary<unknown> | undefined => {
-  switch (f.fieldKind) {
-    case "scalar":
-      return scalar(f.scalar)
-    case "enum":
-      return enumValue
-    case "message":
-      if (f.message.typeName === "google.protobuf.Int32Value") return f.oneof !== undefined ? fc.constant(undefined) : i32
-      return depth > 0 ? message(f.message, depth - 1).map((init) => create(f.message, init)) : undefined
-    case "list":
-      if (f.listKind === "message") return depth > 0 ? fc.array(message(f.message, depth - 1).map((init) => create(f.message, init)), { maxLength: 3 }) : undefined
-      return fc.array(f.listKind === "enum" ? enumValue : scalar(f.scalar), { maxLength: 6 })
-    case "map": {
-      const key = f.mapKey === ScalarType.STRING ? text : fc.integer().map(String)
-      const v = f.mapKind === "message"
-        ? depth > 0 ? message(f.message, depth - 1).map((init) => create(f.message, init)) : undefined
-        : f.mapKind === "enum" ? enumValue : scalar(f.scalar)
-      return v === undefined ? undefined : fc.dictionary(key, v, { maxKeys: 4 })
-    }
-  }
-}
-
-const unknownFields = fc.array(
-  fc.record({ no: fc.integer({ min: 1000, max: 5000 }), wireType: fc.constant(2), data: fc.uint8Array({ maxLength: 6 }).map((d) => Uint8Array.of(d.length, ...d)) }),
-  { maxLength: 2 }
-)
+const { message, unknownFields } = arbitraries({
+  longTextMinLength: 60,
+  textConstants: ["", "é", "\ud800", "x\udc00y", "😀", "a".repeat(127), "a".repeat(128) + "é"],
+  bytesMaxLength: 5000,
+  int64Constants: [0n, -1n, 127n, 128n],
+  uint64Constants: [0n, 127n, 128n],
+  enumMembers: [0, 1, 5],
+  enumMemberWeight: 1,
+  // wrapped oneof cases are left unset
+  wrappersInOneof: false,
+  unknownWireTypes: "lengthDelimited"
+})
 
 const sameAsToBinary = (d: DescMessage, m: object) => {
   const want = toBinary(d, m as never)

@@ -21,7 +21,6 @@ import * as Router from "@connect-effect/core/Router"
 import type * as Exchange from "./internal/server/exchange.ts"
 import * as Http1 from "./internal/server/http1.ts"
 import * as Http2 from "./internal/server/http2.ts"
-import * as IdleSessions from "./internal/server/idleSessions.ts"
 import * as RequestTimeouts from "./internal/server/requestTimeouts.ts"
 import * as NodeCompression from "./NodeCompression.ts"
 
@@ -151,10 +150,6 @@ const pathOf = (url: string): string => {
   return q === -1 ? url : url.slice(0, q)
 }
 
-/** The logger of defects, in the adapter's context. */
-const logDefect = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
-  Effect.logError("[connect-effect] handler defect", cause)
-
 /** A request of the compatibility API of `node:http2` (served on its stream). */
 const isHttp2 = (req: NodeRequest): req is http2.Http2ServerRequest =>
   req.httpVersionMajor === 2 && (req as { stream?: unknown }).stream !== undefined
@@ -191,18 +186,12 @@ export const fromRouter = <R, E = never, R2 = never>(
       compressions: options.compressions ?? (provided.length > 0 ? provided : NodeCompression.all)
     })
     const context = yield* Effect.context<R>()
-    const state: Http2.State = {
-      closing: false,
-      inflight: 0,
-      fibers: new Set(),
-      runFork: Effect.runForkWith(context) as unknown as Exchange.State["runFork"],
-      onDefect: options.onDefect ?? ((cause) => Effect.runSyncWith(context)(logDefect(cause))),
-      onIdle: undefined,
-      killed: false,
-      requestTimeouts: RequestTimeouts.make(options.requestTimeoutMs ?? 300_000),
+    const state = Http2.makeState(context, {
+      onDefect: options.onDefect,
+      requestTimeoutMs: options.requestTimeoutMs,
       // sessions belong to the user's server
-      idleSessions: IdleSessions.make(0)
-    }
+      idleTimeoutMs: 0
+    })
     const routes = r.routes
     const rawPrefix = options.prefix ?? ""
     const prefix = rawPrefix.endsWith("/") ? rawPrefix.slice(0, -1) : rawPrefix

@@ -7,7 +7,7 @@
  */
 import type * as http2 from "node:http2"
 import type * as tls from "node:tls"
-import * as Cause from "effect/Cause"
+import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -17,12 +17,9 @@ import type * as Scope from "effect/Scope"
 import { Compressions } from "@connect-effect/core/Compression"
 import * as Router from "@connect-effect/core/Router"
 import type { ResponseWriter, ServerRequest } from "@connect-effect/core/Http"
-import type * as Exchange from "./internal/server/exchange.ts"
 import * as Http1 from "./internal/server/http1.ts"
 import * as Http2 from "./internal/server/http2.ts"
-import * as IdleSessions from "./internal/server/idleSessions.ts"
 import * as Listen from "./internal/server/listen.ts"
-import * as RequestTimeouts from "./internal/server/requestTimeouts.ts"
 import * as NodeCompression from "./NodeCompression.ts"
 
 /**
@@ -167,10 +164,6 @@ export class NodeServer extends Context.Service<NodeServer, Info>()("@connect-ef
 const formatUrl = (scheme: string, host: string, port: number): string =>
   host.includes(":") ? `${scheme}://[${host}]:${port}` : `${scheme}://${host}:${port}`
 
-/** The default `onDefect`: logs the cause at error level with Effect's logger. */
-const logDefect = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
-  Effect.logError("[connect-effect] handler defect", cause)
-
 /** {@link TlsOptions} as the certificate settings of `tls.createServer`. */
 const tlsServerOptions = (options: TlsOptions): tls.TlsOptions => ({
   cert: options.cert,
@@ -198,17 +191,11 @@ export const make = <R>(
     const headersTimeoutMs = options.headersTimeoutMs ?? 60_000
     const maxHeaderSize = options.maxHeaderSize ?? 16 * 1024
     const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 65_000
-    const state: Http2.State = {
-      closing: false,
-      inflight: 0,
-      fibers: new Set(),
-      runFork: Effect.runForkWith(context) as unknown as Exchange.State["runFork"],
-      onDefect: options.onDefect ?? ((cause) => Effect.runSyncWith(context)(logDefect(cause))),
-      onIdle: undefined,
-      killed: false,
-      requestTimeouts: RequestTimeouts.make(options.requestTimeoutMs ?? 300_000),
-      idleSessions: IdleSessions.make(options.http2IdleTimeoutMs ?? keepAliveTimeoutMs)
-    }
+    const state = Http2.makeState(context, {
+      onDefect: options.onDefect,
+      requestTimeoutMs: options.requestTimeoutMs,
+      idleTimeoutMs: options.http2IdleTimeoutMs ?? keepAliveTimeoutMs
+    })
     const h1 = Http1.make(state, handler, { maxHeaderSize, headersTimeoutMs, keepAliveTimeoutMs })
     const h2 = Http2.make(state, handler, {
       maxHeaderSize,

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as NodeAdapter from "@connect-effect/platform-node/NodeAdapter"
-import { checkAllKinds, http1Combos, makeRouter, Probe } from "./fixtures/mounted.ts"
+import { checkAllKinds, checkEchoAndOutside, http1Combos, makeRouter, Probe } from "./fixtures/mounted.ts"
 
 describe("Express 5", async () => {
   const adapter = await Effect.runPromise(NodeAdapter.fromRouter(makeRouter(new Probe())))
@@ -41,16 +41,8 @@ describe("Express 5", async () => {
   it("the app's own routes answer beside the RPC routes; other /api paths fall through to Express", async () => {
     const health = await fetch(`${origin}/health`)
     expect(`${health.status} ${await health.text()}`).toBe("200 own route")
-    const echo = await fetch(`${origin}/api/echo`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ a: 1 })
-    })
-    expect(await echo.json()).toEqual({ echoed: { a: 1 } })
     // the RPC path outside the mount path is Express's 404
-    const outside = await fetch(`${origin}/connectrpc.eliza.v1.ElizaService/Say`, { method: "POST" })
-    expect(outside.status).toBe(404)
-    await outside.text()
+    await checkEchoAndOutside(origin, "/api/echo")
   })
 
   it("graceful shutdown leaves the app's routes running", async () => {

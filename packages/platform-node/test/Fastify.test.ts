@@ -11,7 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as NodeAdapter from "@connect-effect/platform-node/NodeAdapter"
-import { checkAllKinds, client, http1Combos, http2Combos, makeRouter, Probe, sayOutcome } from "./fixtures/mounted.ts"
+import { checkAllKinds, checkEchoAndOutside, client, http1Combos, http2Combos, makeRouter, Probe, sayOutcome } from "./fixtures/mounted.ts"
 import { waitFor } from "./fixtures/reliability.ts"
 
 const apps: Array<{ close: () => Promise<unknown> }> = []
@@ -32,15 +32,7 @@ describe("Fastify 5, HTTP/1.1", async () => {
 
   it("the app's own routes (and its JSON parser) answer beside the RPC routes", async () => {
     expect(await (await fetch(`${origin}/health`)).text()).toBe("own route")
-    const echo = await fetch(`${origin}/echo`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ a: 1 })
-    })
-    expect(await echo.json()).toEqual({ echoed: { a: 1 } })
-    const outside = await fetch(`${origin}/connectrpc.eliza.v1.ElizaService/Say`, { method: "POST" })
-    expect(outside.status).toBe(404)
-    await outside.text()
+    await checkEchoAndOutside(origin, "/echo")
   })
 })
 

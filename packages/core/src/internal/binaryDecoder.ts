@@ -21,6 +21,7 @@
 import { create, type DescField, type DescMessage, fromBinary, type MessageShape, protoInt64, ScalarType } from "@bufbuild/protobuf"
 import { getTextEncoding } from "@bufbuild/protobuf/wire"
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt"
+import { wireTypeOf } from "./protoWire.ts"
 
 /** Thrown (not an Error: no stack) when the buffer must go to `fromBinary`. */
 const FALLBACK = { fallback: true }
@@ -96,24 +97,6 @@ interface Plan {
 const DENSE_LIMIT = 1024
 
 const plans = new WeakMap<DescMessage, Plan>()
-
-const wireTypeOf = (t: ScalarType): number => {
-  switch (t) {
-    case ScalarType.BYTES:
-    case ScalarType.STRING:
-      return 2
-    case ScalarType.DOUBLE:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return 1
-    case ScalarType.FIXED32:
-    case ScalarType.SFIXED32:
-    case ScalarType.FLOAT:
-      return 5
-    default:
-      return 0
-  }
-}
 
 /** Struct fields are stored as JSON objects by protobuf-es (except inside google.protobuf.Value). */
 const usesJson = (f: DescField): boolean =>

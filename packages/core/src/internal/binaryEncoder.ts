@@ -18,6 +18,7 @@
  */
 import { type DescField, type DescMessage, ScalarType, toBinary } from "@bufbuild/protobuf"
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt"
+import { wireTypeOf } from "./protoWire.ts"
 
 /** Thrown (not an Error: no stack) when a message needs `toBinary`. */
 const FALLBACK = { fallback: true }
@@ -60,24 +61,6 @@ interface Plan {
 }
 
 const plans = new WeakMap<DescMessage, Plan>()
-
-const wireTypeOf = (t: ScalarType): number => {
-  switch (t) {
-    case ScalarType.BYTES:
-    case ScalarType.STRING:
-      return 2
-    case ScalarType.DOUBLE:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return 1
-    case ScalarType.FIXED32:
-    case ScalarType.SFIXED32:
-    case ScalarType.FLOAT:
-      return 5
-    default:
-      return 0
-  }
-}
 
 const varint32Size = (v: number): number =>
   v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5

@@ -5,6 +5,8 @@
  * @internal
  */
 import * as http2 from "node:http2"
+import type * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Http from "@connect-effect/core/Http"
 import { BodyReader, type BodyOptions } from "../body.ts"
@@ -31,6 +33,33 @@ export interface State extends Exchange.State {
   /** Sessions without open streams, closed once idle for `http2IdleTimeoutMs`. */
   readonly idleSessions: IdleSessions.IdleSessions
 }
+
+/** The default `onDefect`: logs the cause at error level with Effect's logger. */
+export const logDefect = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+  Effect.logError("[connect-effect] handler defect", cause)
+
+/** Settings of {@link makeState}. */
+export interface StateOptions {
+  /** Defaults to logging the cause with {@link logDefect} in `context`. */
+  readonly onDefect?: ((cause: Cause.Cause<unknown>) => void) | undefined
+  /** The request (body) timeout; defaults to 300 seconds. */
+  readonly requestTimeoutMs?: number | undefined
+  /** How long a session without open streams stays open (0: never closed for idleness). */
+  readonly idleTimeoutMs: number
+}
+
+/** The bookkeeping of a server (or adapter) whose handlers run in `context`. */
+export const makeState = <R>(context: Context.Context<R>, options: StateOptions): State => ({
+  closing: false,
+  inflight: 0,
+  fibers: new Set(),
+  runFork: Effect.runForkWith(context) as unknown as Exchange.State["runFork"],
+  onDefect: options.onDefect ?? ((cause) => Effect.runSyncWith(context)(logDefect(cause))),
+  onIdle: undefined,
+  killed: false,
+  requestTimeouts: RequestTimeouts.make(options.requestTimeoutMs ?? 300_000),
+  idleSessions: IdleSessions.make(options.idleTimeoutMs)
+})
 
 /** The HTTP/2 server and its open sessions (shutdown closes them). */
 export interface Server {
