@@ -28,11 +28,12 @@ const canceled = () => ConnectError.make("canceled", "the request was aborted")
 const EMPTY = new Uint8Array(0)
 
 /**
- * Workers (workerd) read a response's `content-encoding` as a request to compress the body
- * itself, so a body the router already compressed would be compressed twice; `encodeBody:
- * "manual"` says it is sent as is. Other runtimes ignore the unknown init member.
+ * A response's init. Workers (workerd) read a response's `content-encoding` as a request to
+ * compress the body itself, so a body the router already compressed would be compressed twice;
+ * `encodeBody: "manual"` says it is sent as is. Other runtimes ignore the unknown init member.
  */
-const ENCODED = { encodeBody: "manual" } as const
+const responseInit = (status: number, headers: Headers): ResponseInit =>
+  ({ status, headers, encodeBody: "manual" }) as ResponseInit
 
 const tooLarge = (size: number, maxBytes: number) =>
   ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`)
@@ -144,7 +145,9 @@ export const fromHttpHandler = <R>(
   return (request) =>
     new Promise<Response>((resolve) => {
       const exchange = new FetchExchange(request, resolve, resolvePeer)
-      const fiber = runFork(handler(exchange, Http.responseWriter(exchange, exchange)))
+      const writer = Http.responseWriter(exchange, exchange)
+      exchange.writer = writer
+      const fiber = runFork(handler(exchange, writer))
       exchange.fiber = fiber
       fiber.addObserver(exchange.onExit)
       const signal = request.signal as AbortSignal | undefined
@@ -177,6 +180,8 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
   /** The client canceled the response stream. */
   closed = false
   fiber: Fiber.Fiber<void> | undefined = undefined
+  /** The writer over this exchange, which keeps its head/end state. */
+  writer: Http.ResponseWriter | undefined = undefined
   controller: ReadableStreamDefaultController<Uint8Array> | undefined = undefined
   wake: (() => void) | undefined = undefined
   readonly onExit: () => void
@@ -207,7 +212,7 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
     return this.resolvePeer?.(this.request)
   }
   head(status: number, headers: Headers, bytes?: Uint8Array): void {
-    if (bytes !== undefined) this.resolve(new Response(bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>, { status, headers, ...ENCODED }))
+    if (bytes !== undefined) this.resolve(new Response(bytes.byteLength === 0 ? null : bytes as Uint8Array<ArrayBuffer>, responseInit(status, headers)))
     else this.openStream(status, headers)
   }
   openStream(status: number, headers: Headers): void {
@@ -225,7 +230,7 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
         this.fiber?.interruptUnsafe()
       }
     }, { highWaterMark: 4 })
-    this.resolve(new Response(stream, { status, headers, ...ENCODED }))
+    this.resolve(new Response(stream, responseInit(status, headers)))
   }
   write(chunk: Uint8Array): Effect.Effect<void> {
     const controller = this.controller
@@ -240,15 +245,12 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
     this.controller?.close()
   }
   endWithoutHead(): void {
-    this.resolve(new Response(null, { status: 200, headers: new Headers() }))
+    this.resolve(new Response(null, responseInit(200, new Headers())))
   }
   /** The handler ended: a 500 when it sent nothing, else the response stream closes. */
   exited(): void {
-    if (!this.headSent) {
-      this.headSent = true
-      this.ended = true
-      this.head(500, new Headers(), EMPTY)
-    } else if (!this.ended && !this.closed && this.controller !== undefined) {
+    if (!this.headSent) this.writer?.head(500, new Headers(), EMPTY)
+    else if (!this.ended && !this.closed && this.controller !== undefined) {
       this.ended = true
       try {
         this.controller.close()
