@@ -7,6 +7,20 @@ import * as ConnectError from "../src/ConnectError.ts"
 import { errorToJson } from "../src/protocol-connect/wire.ts"
 
 describe("ConnectError", () => {
+  it("is built without a stack trace (an expected error), leaving Error.stackTraceLimit and the cause's stack alone", () => {
+    const limit = Error.stackTraceLimit
+    const cause = new Error("underlying")
+    const error = ConnectError.make("internal", "boom", { cause })
+    expect(error.stack).toBe("ConnectError: boom")
+    expect(new ConnectError.ConnectError({ code: "not_found", message: "nope" }).stack).toBe("ConnectError: nope")
+    expect(Error.stackTraceLimit).toBe(limit)
+    expect((error.cause as Error).stack).toContain("ConnectError.test.ts")
+    expect(error).toBeInstanceOf(Error)
+    // a failing construction (bad code) restores the limit too
+    expect(() => new ConnectError.ConnectError({ code: "nope" as never, message: "x" })).toThrow()
+    expect(Error.stackTraceLimit).toBe(limit)
+  })
+
   describe("from", () => {
     it("keeps the original error as the standard cause", () => {
       const original = new Error("x")
