@@ -146,7 +146,9 @@ export const layerRouter = <R, E = never, R2 = never>(
       const handler = yield* FetchHandler.fromRouter(r, {
         ...options,
         compressions: options.compressions ?? (provided.length > 0 ? provided : BunCompression.all),
-        peer: (request) => peerOf(served, request)
+        peer: (request) => peerOf(served, request),
+        // Bun builds request.signal on first access: fast calls skip it
+        deferAbortWatch: true
       })
       return yield* serve(handler, options, served)
     })

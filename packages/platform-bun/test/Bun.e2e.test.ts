@@ -285,6 +285,19 @@ describe("a Bun server called from Node", () => {
       expect(after).toBeGreaterThan(before)
     })
 
+    it("a client that goes away mid-call interrupts the unary handler (request.signal, watched after 10-20 ms)", async () => {
+      const before = await finalized()
+      // no deadline on the wire: only the aborted request can stop the 5 s sleep
+      const timedOut = await run(Effect.timeoutOption(say("sleep:5000"), 300), { protocol })
+      expect(timedOut._tag).toBe("None")
+      let after = await finalized()
+      for (let i = 0; i < 50 && after === before; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        after = await finalized()
+      }
+      expect(after).toBeGreaterThan(before)
+    })
+
     it("the handler sees the remaining time of the deadline", async () => {
       const left = Number((await run(say("deadline", { timeoutMs: 5000 }), { protocol })).sentence)
       expect(left).toBeGreaterThan(4000)

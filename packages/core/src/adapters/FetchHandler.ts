@@ -125,6 +125,47 @@ export interface Options {
    * `server.requestIP`); called only when a handler or interceptor reads `peer`.
    */
   readonly peer?: ((request: Request) => Peer | undefined) | undefined
+  /**
+   * Watch `request.signal` only for calls still running after a short while (10–20 ms; one
+   * shared interval per handler), instead of for every call. Runtimes that build a request's
+   * `AbortSignal` on first access (Bun) then skip it, and the listener, for fast calls; a slower
+   * call is interrupted at most 20 ms later than it would be otherwise when its client goes away.
+   * Needs timers that outlive a request, so it is off by default (Workers cancel them); `BunServer`
+   * turns it on. Default `false`.
+   */
+  readonly deferAbortWatch?: boolean | undefined
+}
+
+/** Period of the shared interval that starts watching the signals of calls still running. */
+const ABORT_WATCH_PERIOD_MS = 10
+
+/**
+ * Calls whose request signal is not watched yet. Each sweep watches those that were already
+ * there at the previous sweep (so a call is watched after one to two periods) and marks the rest.
+ */
+class AbortWatch {
+  readonly pending = new Set<FetchExchange>()
+  interval: ReturnType<typeof setInterval> | undefined = undefined
+  add(exchange: FetchExchange): void {
+    this.pending.add(exchange)
+    if (this.interval === undefined) {
+      const interval = setInterval(this.sweep, ABORT_WATCH_PERIOD_MS) as { unref?: () => void }
+      interval.unref?.()
+      this.interval = interval as ReturnType<typeof setInterval>
+    }
+  }
+  readonly sweep = (): void => {
+    for (const exchange of this.pending) {
+      if (exchange.seen) {
+        this.pending.delete(exchange)
+        exchange.watchSignal()
+      } else exchange.seen = true
+    }
+    if (this.pending.size === 0) {
+      clearInterval(this.interval)
+      this.interval = undefined
+    }
+  }
 }
 
 /**
@@ -142,17 +183,18 @@ export const fromHttpHandler = <R>(
 ): FetchHandler => {
   const runFork = Effect.runForkWith(context)
   const resolvePeer = options?.peer
+  const watch = options?.deferAbortWatch === true ? new AbortWatch() : undefined
   return (request) =>
     new Promise<Response>((resolve) => {
-      const exchange = new FetchExchange(request, resolve, resolvePeer)
+      const exchange = new FetchExchange(request, resolve, resolvePeer, watch)
       const writer = Http.responseWriter(exchange, exchange)
       exchange.writer = writer
       const fiber = runFork(handler(exchange, writer))
       exchange.fiber = fiber
       fiber.addObserver(exchange.onExit)
-      const signal = request.signal as AbortSignal | undefined
-      if (signal?.aborted === true) Effect.runFork(Fiber.interrupt(fiber))
-      else signal?.addEventListener("abort", exchange, { once: true })
+      if (exchange.exitedAlready) return
+      if (watch !== undefined) watch.add(exchange)
+      else exchange.watchSignal()
     })
 }
 
@@ -188,10 +230,22 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
   readonly request: Request
   readonly resolve: (response: Response) => void
   readonly resolvePeer: ((request: Request) => Peer | undefined) | undefined
-  constructor(request: Request, resolve: (response: Response) => void, resolvePeer: ((request: Request) => Peer | undefined) | undefined) {
+  /** The handler's deferred signal watch, if any. */
+  readonly watch: AbortWatch | undefined
+  /** Seen by one sweep of `watch` already. */
+  seen = false
+  /** The fiber ended before the signal was watched (nothing left to interrupt). */
+  exitedAlready = false
+  constructor(
+    request: Request,
+    resolve: (response: Response) => void,
+    resolvePeer: ((request: Request) => Peer | undefined) | undefined,
+    watch: AbortWatch | undefined
+  ) {
     this.request = request
     this.resolve = resolve
     this.resolvePeer = resolvePeer
+    this.watch = watch
     this.method = request.method
     this.url = pathOf(request.url)
     this.onExit = () => this.exited()
@@ -247,8 +301,16 @@ class FetchExchange implements ServerRequest, Http.ResponseSink, Http.ResponseSt
   endWithoutHead(): void {
     this.resolve(new Response(null, responseInit(200, new Headers())))
   }
+  /** Interrupts the handler when the request's signal aborts (at once if it has). */
+  watchSignal(): void {
+    const signal = this.request.signal as AbortSignal | undefined
+    if (signal?.aborted === true) this.handleEvent()
+    else signal?.addEventListener("abort", this, { once: true })
+  }
   /** The handler ended: a 500 when it sent nothing, else the response stream closes. */
   exited(): void {
+    this.exitedAlready = true
+    this.watch?.pending.delete(this)
     if (!this.headSent) this.writer?.head(500, new Headers(), EMPTY)
     else if (!this.ended && !this.closed && this.controller !== undefined) {
       this.ended = true
