@@ -19,6 +19,11 @@ export interface Codec {
   readonly name: string
   readonly encode: <Desc extends DescMessage>(schema: Desc, message: MessageInitShape<Desc>) => Uint8Array
   readonly decode: <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array) => MessageShape<Desc>
+  /**
+   * Optional: parses `bytes[start, end)`, as `decode(schema, bytes.subarray(start, end))` would,
+   * without making the view. Streams of small messages use it when it is there.
+   */
+  readonly decodeRange?: <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, start: number, end: number) => MessageShape<Desc>
 }
 
 /**
@@ -40,7 +45,8 @@ export const toMessage = <Desc extends DescMessage>(schema: Desc, value: Message
 export const proto: Codec = {
   name: "proto",
   encode: (schema, message) => BinaryEncoder.encode(schema, toMessage(schema, message)),
-  decode: (schema, bytes) => BinaryDecoder.decode(schema, bytes)
+  decode: (schema, bytes) => BinaryDecoder.decode(schema, bytes),
+  decodeRange: (schema, bytes, start, end) => BinaryDecoder.decodeRange(schema, bytes, start, end)
 }
 
 const encoder = new TextEncoder()

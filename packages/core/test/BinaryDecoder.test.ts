@@ -12,7 +12,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { create, createFileRegistry, type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf"
 import { FileDescriptorProtoSchema, file_google_protobuf_struct, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt"
-import { decode, fallbacks } from "../src/internal/binaryDecoder.ts"
+import { decode, decodeRange, fallbacks } from "../src/internal/binaryDecoder.ts"
 import * as Codec from "../src/Codec.ts"
 import { arbitraries, entry, field, JS_STRING, REPEATED, REQUIRED, scalarNames, T } from "./fixtures/protoArbitrary.ts"
 import { params } from "./fuzzSupport.ts"
@@ -198,11 +198,24 @@ const run = (f: () => unknown): Outcome => {
   }
 }
 
-/** `decode` gives what `fromBinary` gives, or throws what it throws. */
+/**
+ * `decode` gives what `fromBinary` gives, or throws what it throws; so does `decodeRange` over
+ * the same bytes inside a larger buffer (with bytes around them that are not a valid message).
+ */
 const sameAsFromBinary = (d: DescMessage, bytes: Uint8Array): boolean => {
+  const ok = sameOne(d, bytes, (b) => decode(d, b))
+  const padded = new Uint8Array(bytes.byteLength + 5)
+  padded.set([0xff, 0xff, 0x07], 0)
+  padded.set(bytes, 3)
+  padded.set([0x0a, 0xff], 3 + bytes.byteLength)
+  sameOne(d, padded.subarray(3, 3 + bytes.byteLength), () => decodeRange(d, padded, 3, 3 + bytes.byteLength))
+  return ok
+}
+
+const sameOne = (d: DescMessage, bytes: Uint8Array, decodeIt: (bytes: Uint8Array) => unknown): boolean => {
   input = bytes.buffer
   const want = run(() => fromBinary(d, bytes))
-  const got = run(() => decode(d, bytes))
+  const got = run(() => decodeIt(bytes))
   if (want.ok) {
     if (!got.ok) throw got.error
     same(got.value, want.value)
@@ -295,7 +308,7 @@ describe("binaryDecoder", () => {
     const others = [Leaf, desc("Sparse"), desc("SumRequest"), Legacy, Ed]
     const before = fallbacks.count
     let cases = 0
-    fc.assert(fc.property(allMessage, (bytes) => others.forEach((d) => void (cases++, sameAsFromBinary(d, bytes)))), params())
+    fc.assert(fc.property(allMessage, (bytes) => others.forEach((d) => void (cases += 2, sameAsFromBinary(d, bytes)))), params()) // decode and decodeRange
     // wrong wire types for the fields these types share with All go to fromBinary, the rest not
     expect(fallbacks.count - before).toBeLessThan(cases)
   })

@@ -600,20 +600,29 @@ const readMapEntry = (f: Field, record: Record<string, unknown>, depth: number):
  * Decodes `bytes` as a message of `schema`: the same result as `fromBinary(schema, bytes)`, and
  * the same errors (anything this decoder does not handle itself goes to `fromBinary`).
  */
-export const decode = <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> => {
-  if (!protoInt64.supported) return fromBinary(schema, bytes)
+export const decode = <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> =>
+  decodeRange(schema, bytes, 0, bytes.length)
+
+/**
+ * Decodes `bytes[start, end)` as a message of `schema`, like `decode(schema, bytes.subarray(start,
+ * end))` without making the view (a stream of small messages read from one chunk makes one view
+ * per message otherwise). Bytes fields and unknown fields are views into `bytes`, as they are into
+ * the subarray.
+ */
+export const decodeRange = <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array, start: number, end: number): MessageShape<Desc> => {
+  if (!protoInt64.supported) return fromBinary(schema, bytes.subarray(start, end))
   try {
     const plan = planOf(schema)
     decodeUtf8 = getTextEncoding().decodeUtf8
     buf = bytes
-    pos = 0
-    len = bytes.length
+    pos = start
+    len = end
     const message = newMessage(plan)
-    readMessage(plan, message, len, 1)
+    readMessage(plan, message, end, 1)
     return message as MessageShape<Desc>
   } catch {
     fallbacks.count++
-    return fromBinary(schema, bytes)
+    return fromBinary(schema, bytes.subarray(start, end))
   } finally {
     buf = EMPTY
   }

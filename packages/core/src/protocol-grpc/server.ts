@@ -42,7 +42,7 @@ export const serve = (
     h.set("content-type", contentType.value)
     setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
     Server.addUserHeaders(h, Server.sentHeaders(ctx))
-    statusTrailers(error, Server.sentTrailers(ctx)).forEach((v, k) => h.append(k, v))
+    statusTrailers(error, Server.sentTrailers(ctx), h)
     writer.head(200, h, new Uint8Array(0))
   }
   let timeoutMs: number | undefined

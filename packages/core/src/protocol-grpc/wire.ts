@@ -146,8 +146,12 @@ export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(va
  * @category encoding
  * @since 0.1.0
  */
-export const statusTrailers = (error: ConnectError.ConnectError | undefined, trailers: Headers | undefined): Headers => {
-  const out = new Headers()
+export const statusTrailers = (
+  error: ConnectError.ConnectError | undefined,
+  trailers: Headers | undefined,
+  /** Where to add them (a trailers-only response's headers); a new `Headers` by default. */
+  out: Headers = new Headers()
+): Headers => {
   Server.addUserHeaders(out, trailers)
   if (error === undefined) {
     out.set("grpc-status", "0")
