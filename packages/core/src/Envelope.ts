@@ -139,18 +139,26 @@ export class Parser {
       if (this.queued - 5 < len) return
       const n = 5 + len
       if (first.byteLength - at >= n) {
-        // within the first chunk: one view of the payload, nothing copied
-        out.push({ flags: first[at]!, data: first.subarray(at + 5, at + n) })
+        // within the first chunk: nothing copied
         this.queued -= n
         if (first.byteLength - at === n) {
           this.chunks.shift()
           this.offset = 0
         } else this.offset = at + n
+        this.within(first, at, n, out)
       } else {
         const frame = this.take(n)
         out.push({ flags: frame[0]!, data: frame.subarray(5) })
       }
     }
+  }
+  /**
+   * Takes an envelope that lies within one chunk: flags at `chunk[at]`, payload
+   * `chunk[at + 5, at + n)`. Pushes it onto `out` as a view of the payload; a subclass may take
+   * it otherwise (decode the payload in place).
+   */
+  protected within(chunk: Uint8Array, at: number, n: number, out: Array<Envelope>): void {
+    out.push({ flags: chunk[at]!, data: chunk.subarray(at + 5, at + n) })
   }
   /** The byte at `i` of the queued bytes (i < queued). */
   private byteAt(i: number): number {

@@ -405,6 +405,28 @@ describe.each(["1.1", "2"] as const)("HTTP/%s", (version) => {
       expect(envs.length).toBe(2)
       expect(fromBinary(ConverseResponseSchema, envs[0]!.data).sentence).toBe("echo a")
     })
+    bad("a bad message between good ones in one chunk (bidi) → the one before it is answered, then invalid_argument", async () => {
+      const res = await send(version, {
+        path: CONVERSE,
+        headers: STREAM_PROTO,
+        body: [Buffer.concat([frame(converse("a")), frame(new Uint8Array([0x0a, 0xff])), frame(converse("c"))])]
+      })
+      const error = expectEndStreamError(res, "invalid_argument")
+      expect(error.message).toContain("unmarshal")
+      const envs = parseEnvelopes(res.body)
+      expect(envs.length).toBe(2)
+      expect(fromBinary(ConverseResponseSchema, envs[0]!.data).sentence).toBe("echo a")
+    })
+    bad("plain, gzip and plain envelopes in one chunk (bidi) are answered in order", async () => {
+      const res = await send(version, {
+        path: CONVERSE,
+        headers: { ...STREAM_PROTO, "connect-content-encoding": "gzip" },
+        body: [Buffer.concat([frame(converse("a")), frame(zlib.gzipSync(converse("b")), Envelope.FLAG_COMPRESSED), frame(converse("c"))])]
+      })
+      const envs = parseEnvelopes(res.body)
+      expect(envs.map((e) => e.flags)).toEqual([0, 0, 0, Envelope.FLAG_END_STREAM])
+      expect(envs.slice(0, 3).map((e) => fromBinary(ConverseResponseSchema, e.data).sentence)).toEqual(["echo a", "echo b", "echo c"])
+    })
     bad("envelope length beyond readMaxBytes (announced only) → resource_exhausted", async () => {
       const header = new Uint8Array([0, 0, 0, 0x08, 0x01]) // 2049 bytes announced, none sent
       const res = await send(version, { path: INTRODUCE, headers: STREAM_PROTO, body: [header] })

@@ -2,6 +2,7 @@ import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { DescMessage } from "@bufbuild/protobuf"
 import type { Codec } from "../Codec.ts"
@@ -10,7 +11,7 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ProtocolName, ResponseWriter, ServerRequest } from "../Http.ts"
-import { decodeMessage, frameMessages, namingReadMax, readEnvelope, splitEnvelopes } from "./pipeline.ts"
+import { decodeMessage, decodeMessageRange, frameMessages, namingReadMax, readEnvelope, splitEnvelopes } from "./pipeline.ts"
 import * as Server from "./server.ts"
 
 /** What a protocol with enveloped bodies (Connect streaming, gRPC, gRPC-Web) decides for one call. */
@@ -120,23 +121,34 @@ const requestMessages = (
   config: Server.ServerConfig,
   schema: DescMessage
 ): Stream.Stream<unknown, ConnectError.ConnectError> => {
-  // on the body's own pull when the adapter offers it (one Stream stage less per open call)
+  // on the body's own pull when the adapter offers it (one Stream stage less per open call),
+  // built at once: a thunk building it on the first run kept a closure and its context alive
+  // as long as the call (the body can be read only once either way)
   const bodyPull = request.bodyPull
   return bodyPull !== undefined
-    ? Stream.fromPull(Effect.sync(() => new RequestMessages(bodyPull, call, config, schema).pull))
+    ? Stream.fromPull(Effect.succeed(new RequestMessages(bodyPull, call, config, schema).pull))
     : Stream.transformPull(request.body, (upstream) => Effect.sync(() => new RequestMessages(upstream, call, config, schema).pull))
 }
 
+/** `RequestMessages.decoded` before the first pull (each pull starts a new array). */
+const NOTHING_DECODED: Array<unknown> = []
+
 type MessagesPull = Pull.Pull<Arr.NonEmptyReadonlyArray<unknown>, ConnectError.ConnectError>
 
-/** The decoding state of {@link requestMessages} (methods, not closures: an open call keeps it). */
-class RequestMessages {
+/**
+ * The decoding state of {@link requestMessages} (methods, not closures: an open call keeps it),
+ * its own envelope parser (one object less per call).
+ */
+class RequestMessages extends Envelope.Parser {
   readonly call: EnvelopedCall
   readonly config: Server.ServerConfig
   readonly schema: DescMessage
-  readonly parser: Envelope.Parser
   envelopes: Array<Envelope.Envelope> = []
   next = 0
+  /** Messages of this pull decoded in place (see `within`), before those of `envelopes`. */
+  decoded: Array<unknown> = NOTHING_DECODED
+  /** The failure of a message decoded in place: the pull emits those before it, then fails. */
+  decodeFailure: ConnectError.ConnectError | undefined = undefined
   failure: ConnectError.ConnectError | undefined = undefined
   readonly pullBody: MessagesPull
   readonly pull: MessagesPull
@@ -146,26 +158,53 @@ class RequestMessages {
     config: Server.ServerConfig,
     schema: DescMessage
   ) {
+    super(config.readMaxBytes)
     this.call = call
     this.config = config
     this.schema = schema
-    this.parser = new Envelope.Parser(config.readMaxBytes)
-    this.pullBody = Effect.flatMap(
-      Pull.catchDone(upstream, (): Effect.Effect<never, ConnectError.ConnectError | Cause.Done> =>
-        this.parser.pending > 0 ? Effect.fail(truncated(this.parser.pending)) : Cause.done()),
-      (chunks) => this.split(chunks)
-    )
+    // one frame per pull and two closures (`flatMap` over `Pull.catchDone` kept two frames and
+    // four closures with their contexts alive while the call waits for a message); callbacks
+    // of one parameter, which Effect does not wrap
+    this.pullBody = Effect.matchCauseEffect(upstream, {
+      onSuccess: (chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) => this.split(chunks),
+      onFailure: (cause: Cause.Cause<ConnectError.ConnectError | Cause.Done>) => this.upstreamFailed(cause)
+    })
     this.pull = Effect.suspend(() => this.failure !== undefined ? Effect.fail(this.failure) : this.pullBody)
+  }
+  /** As `Pull.catchDone`: the body's end (a truncated envelope fails), else its failure as it is. */
+  upstreamFailed(cause: Cause.Cause<ConnectError.ConnectError | Cause.Done>): MessagesPull {
+    const done = Pull.filterDoneLeftover(cause)
+    if (Result.isFailure(done)) return Effect.failCause(done.failure)
+    return this.pending > 0 ? Effect.fail(truncated(this.pending)) : Cause.done()
   }
   split(chunks: Arr.NonEmptyReadonlyArray<Uint8Array>): MessagesPull {
     this.envelopes = []
     this.next = 0
+    const decoded: Array<unknown> = (this.decoded = [])
+    this.decodeFailure = undefined
     try {
-      for (const c of chunks) this.parser.push(c, this.envelopes)
+      for (const c of chunks) this.push(c, this.envelopes)
     } catch (e) {
       return Effect.fail(ConnectError.from(e, "internal"))
     }
-    return this.drain([])
+    // the messages decoded in place come first; a failure among them ends the stream after them
+    if (this.decodeFailure !== undefined) return this.emitThenFail(decoded, this.decodeFailure)
+    return this.drain(decoded)
+  }
+  /**
+   * A plain envelope within one chunk is decoded in place while nothing else is queued before it
+   * (no Envelope object, no view of its payload per message); the rest go through `envelopes`.
+   */
+  protected override within(chunk: Uint8Array, at: number, n: number, out: Array<Envelope.Envelope>): void {
+    const codec = this.call.codec
+    if (chunk[at] !== 0 || codec.decodeRange === undefined || out.length > 0 || this.decodeFailure !== undefined) {
+      return super.within(chunk, at, n, out)
+    }
+    try {
+      this.decoded.push(decodeMessageRange(codec, this.schema, chunk, at + 5, at + n, "invalid_argument"))
+    } catch (e) {
+      this.decodeFailure = ConnectError.from(e, "internal")
+    }
   }
   /** Decodes the envelopes left into `out`; pulls the body again when none came out. */
   drain(out: Array<unknown>): MessagesPull {

@@ -31,9 +31,28 @@ export const decodeMessage = <D extends DescMessage>(codec: Codec, schema: D, by
   try {
     return codec.decode(schema, bytes)
   } catch (e) {
-    throw ConnectError.make(code, `unmarshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
+    throw unmarshalError(schema, e, code)
   }
 }
+
+/** {@link decodeMessage} of `bytes[start, end)` with the codec's `decodeRange` (the caller checked it has one). */
+export const decodeMessageRange = <D extends DescMessage>(
+  codec: Codec,
+  schema: D,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  code: Code.Code
+) => {
+  try {
+    return codec.decodeRange!(schema, bytes, start, end)
+  } catch (e) {
+    throw unmarshalError(schema, e, code)
+  }
+}
+
+const unmarshalError = (schema: DescMessage, e: unknown, code: Code.Code) =>
+  ConnectError.make(code, `unmarshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)
 
 const marshalError = (schema: DescMessage, e: unknown) =>
   ConnectError.make("internal", `marshal ${schema.typeName}: ${e instanceof Error ? e.message : String(e)}`)

@@ -31,11 +31,21 @@ export interface BodyOptions {
   readonly deferEnd?: boolean | undefined
   /** Bytes queued before the readable is paused (default 256 KiB). */
   readonly highWaterMark?: number | undefined
+  /**
+   * The owner keeps an `'error'` listener on the readable for its whole life and, once the
+   * reader is `attached`, forwards `'error'` to `onErrorEvent` and `'close'` to `onClose` (an
+   * HTTP/2 stream): the reader adds neither listener (nor a `noop` one when done), which spares
+   * an open stream two listener arrays.
+   */
+  readonly forwarded?: boolean | undefined
 }
 
 const EMPTY = new Uint8Array(0)
 
 type Resume<A> = (effect: Effect.Effect<A, ConnectError.ConnectError>) => void
+
+type Chunks = Arr.NonEmptyReadonlyArray<Uint8Array>
+type BodyPull = Effect.Effect<Chunks, ConnectError.ConnectError | Cause.Done>
 
 const isEnded = (readable: Readable): boolean =>
   (readable as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true
@@ -58,8 +68,11 @@ export class BodyReader {
   failure: ConnectError.ConnectError | undefined = undefined
   attached = false
   paused = false
-  /** Pending stream pull. */
-  waiter: (() => void) | undefined = undefined
+  /**
+   * Pending stream pull: its fiber's resume, woken with `pull` (left behind by an interrupted
+   * pull, it is ignored by its fiber, and replaced by the next pull).
+   */
+  waiter: ((effect: BodyPull) => void) | undefined = undefined
   /** Pending `readAll`. */
   allResume: Resume<Uint8Array> | undefined = undefined
   allMax = Infinity
@@ -83,6 +96,7 @@ export class BodyReader {
     ;(r as Owned)[kReader] = this
     r.on("data", onDataListener)
     r.on("end", onEndListener)
+    if (this.options.forwarded === true) return
     r.on("error", onErrorListener)
     r.on("close", onCloseListener)
   }
@@ -91,6 +105,7 @@ export class BodyReader {
     const r = this.readable
     r.removeListener("data", onDataListener)
     r.removeListener("end", onEndListener)
+    if (this.options.forwarded === true) return
     r.removeListener("error", onErrorListener)
     r.removeListener("close", onCloseListener)
   }
@@ -106,7 +121,7 @@ export class BodyReader {
     if (this.waiter !== undefined) {
       const w = this.waiter
       this.waiter = undefined
-      w()
+      w(this.pull)
     }
     if (this.queued >= this.highWaterMark && !this.paused) {
       this.paused = true
@@ -137,7 +152,7 @@ export class BodyReader {
     } else if (this.waiter !== undefined) {
       const w = this.waiter
       this.waiter = undefined
-      w()
+      w(this.pull)
     }
     this.settle()
   }
@@ -177,7 +192,7 @@ export class BodyReader {
     } else if (this.waiter !== undefined) {
       const w = this.waiter
       this.waiter = undefined
-      w()
+      w(this.pull)
     }
     this.settle()
   }
@@ -193,9 +208,14 @@ export class BodyReader {
     if (this.attached) this.detach()
     this.chunks = []
     this.queued = 0
-    this.readable.on("error", noop)
+    this.guardErrors()
     this.paused = false
     this.readable.resume()
+  }
+
+  /** Keeps a late `'error'` of a readable nobody reads any more from crashing the process. */
+  private guardErrors(): void {
+    if (this.options.forwarded !== true) this.readable.on("error", noop)
   }
 
   private abandon(maxBytes: number): void {
@@ -231,7 +251,7 @@ export class BodyReader {
         // everything is already buffered inside the readable: take it synchronously
         const buf = (r.read() as Buffer | null) ?? EMPTY
         this.done = true
-        r.on("error", noop)
+        this.guardErrors()
         this.settle()
         if (buf.length > maxBytes) {
           this.failure = tooLarge(maxBytes)
@@ -263,15 +283,34 @@ export class BodyReader {
     })
   }
 
-  /** One pull of the body stream: all chunks queued so far, or waits for the next. */
-  readonly pull: Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array>, ConnectError.ConnectError | Cause.Done> =
-    Effect.suspend(() => {
+  private pull_: BodyPull | undefined = undefined
+
+  /**
+   * One pull of the body stream: all chunks queued so far, or waits for the next. Built on first
+   * use (a body read whole never needs it), with the wait it yields: a pull allocates nothing,
+   * and an open stream waiting for a message keeps no closure of its own alive.
+   */
+  get pull(): BodyPull {
+    return (this.pull_ ??= this.makePull())
+  }
+
+  private makePull(): BodyPull {
+    // no cancel callback: an interrupted fiber ignores its resume, and its waiter is replaced
+    // by the next pull (a cancel callback kept two closures and a frame per waiting stream)
+    const wait = Effect.callback<Chunks, ConnectError.ConnectError | Cause.Done>((resume) => {
+      this.waiter = resume
+      this.attach()
+      if (this.waiter !== resume) return // failed while attaching (already woken)
+      this.paused = false
+      this.readable.resume()
+    })
+    return Effect.suspend(() => {
       if (this.queued > 0) {
         const chunks = this.chunks
         this.chunks = []
         this.queued = 0
         this.unpause()
-        return Effect.succeed(chunks as unknown as Arr.NonEmptyReadonlyArray<Uint8Array>)
+        return Effect.succeed(chunks as unknown as Chunks)
       }
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.done) return Cause.done()
@@ -279,26 +318,15 @@ export class BodyReader {
         const r = this.readable
         if (isEnded(r) && !r.destroyed && r.readableLength === 0) {
           this.done = true
-          r.on("error", noop)
+          this.guardErrors()
           r.resume()
           this.settle()
           return Cause.done()
         }
       }
-      return Effect.callback<Arr.NonEmptyReadonlyArray<Uint8Array>, ConnectError.ConnectError | Cause.Done>(
-        (resume) => {
-          const wake = () => resume(this.pull)
-          this.waiter = wake
-          this.attach()
-          if (this.waiter !== wake) return // failed while attaching (already woken)
-          this.paused = false
-          this.readable.resume()
-          return Effect.sync(() => {
-            if (this.waiter === wake) this.waiter = undefined
-          })
-        }
-      )
+      return wait
     })
+  }
 
   private stream_: Stream.Stream<Uint8Array, ConnectError.ConnectError> | undefined = undefined
 

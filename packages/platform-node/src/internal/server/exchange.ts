@@ -69,8 +69,9 @@ export const run = (
   const fiber = state.runFork(effect)
   ex.fiber = fiber
   state.fibers.add(fiber)
+  // the observer reads the fiber from the exchange: one captured variable less per open call
   fiber.addObserver((exit) => {
-    state.fibers.delete(fiber)
+    state.fibers.delete(ex.fiber!)
     ex.fiberDone = true
     if (!ex.ended && !ex.closed && !state.killed) {
       if (Exit.isSuccess(exit)) {

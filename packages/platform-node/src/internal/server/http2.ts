@@ -136,14 +136,52 @@ const respondH2 = (
 /**
  * How an HTTP/2 request body maps Node's events: the peer canceled; a stream reset counts as a
  * premature end; the rest of an oversized body is discarded so the stream can complete. One
- * object for all streams (per-stream closures stayed alive as long as the stream).
+ * object for all streams (per-stream closures stayed alive as long as the stream). Its 'error'
+ * and 'close' come through the exchange's listeners below (`forwarded`).
  */
 const h2BodyOptions: BodyOptions = {
   ...NodeRequest.bodyOptions,
   isAborted: (readable) => (readable as http2.ServerHttp2Stream).aborted,
   onAbandon: (readable) => {
     readable.resume()
-  }
+  },
+  forwarded: true
+}
+
+/**
+ * Where a stream keeps its exchange, for the listeners below: one set of listener functions for
+ * all streams instead of closures per stream (an open stream keeps them alive).
+ */
+const kExchange = Symbol("@connect-effect/platform-node/H2Exchange")
+type OwnedStream = http2.ServerHttp2Stream & { [kExchange]: H2Exchange }
+
+// EventEmitter calls listeners with the emitter as `this`
+/** Keeps stream errors from crashing the process, and fails the request body being read. */
+function onStreamError(this: OwnedStream, error: unknown): void {
+  const reader = this[kExchange].reader
+  if (reader.attached) reader.onErrorEvent(error)
+}
+/** The exchange ends (completed or cut by the peer), then the body being read learns it. */
+function onStreamClose(this: OwnedStream): void {
+  const ex = this[kExchange]
+  const state = ex.state
+  Exchange.onClose(state, ex)
+  if (ex.activity !== undefined) IdleSessions.streamClosed(state.idleSessions, ex.activity)
+  if (ex.reader.attached) ex.reader.onClose()
+}
+function onWantTrailers(this: OwnedStream): void {
+  this[kExchange].sendTrailers()
+}
+/**
+ * The request (body) timeout expired: called as a method of the exchange (`ex.expire()`), so one
+ * function serves every stream.
+ */
+function expireH2(this: H2Exchange): void {
+  const stream = this.stream
+  this.reader.fail(RequestTimeouts.requestTimeout(this.state.requestTimeouts.timeoutMs))
+  setTimeout(() => {
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
+  }, RequestTimeouts.CUT_AFTER_MS).unref()
 }
 
 /**
@@ -152,16 +190,19 @@ const h2BodyOptions: BodyOptions = {
  */
 class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
   readonly stream: http2.ServerHttp2Stream
+  readonly state: State
   readonly reader: BodyReader
   readonly writer: Http.ResponseWriter
+  /** The stream's session activity (idle timeout), counted while the stream is open. */
+  readonly activity: IdleSessions.SessionActivity | undefined
   /** The trailers sent on 'wantTrailers' (`undefined`: empty trailers). */
   endTrailers: Headers | undefined = undefined
   aborting = false
-  /** The 'wantTrailers' listener, made when a response that ends with trailers starts. */
-  onWantTrailers: (() => void) | undefined = undefined
-  constructor(stream: http2.ServerHttp2Stream) {
+  constructor(state: State, stream: http2.ServerHttp2Stream, activity: IdleSessions.SessionActivity | undefined) {
     super()
     this.stream = stream
+    this.state = state
+    this.activity = activity
     this.reader = new BodyReader(stream, h2BodyOptions)
     this.writer = Http.responseWriter(this, this)
   }
@@ -189,7 +230,7 @@ class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
   }
   waitForTrailers(): void {
     // 'wantTrailers' fires once per stream: `on` spares the `once` wrapper and its removal
-    this.stream.on("wantTrailers", this.onWantTrailers ??= () => this.sendTrailers())
+    this.stream.on("wantTrailers", onWantTrailers)
   }
   respond(status: number, out: Headers | undefined, endStream: boolean): boolean {
     try {
@@ -258,20 +299,12 @@ export const handle = (
   headers: http2.IncomingHttpHeaders,
   url: string = headers[":path"] ?? "/"
 ): void => {
-  stream.on("error", noop)
-  const ex = new H2Exchange(stream)
+  const ex = new H2Exchange(state, stream, IdleSessions.streamOpened(state.idleSessions, stream))
+  ;(stream as OwnedStream)[kExchange] = ex
+  stream.on("error", onStreamError)
+  stream.on("close", onStreamClose)
   const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", url, "2", undefined, headers, ex.reader, ex, stream)
-  const activity = IdleSessions.streamOpened(state.idleSessions, stream)
-  stream.on("close", () => {
-    Exchange.onClose(state, ex)
-    if (activity !== undefined) IdleSessions.streamClosed(state.idleSessions, activity)
-  })
-  RequestTimeouts.arm(state.requestTimeouts, stream, ex, () => {
-    ex.reader.fail(RequestTimeouts.requestTimeout(state.requestTimeouts.timeoutMs))
-    setTimeout(() => {
-      if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
-    }, RequestTimeouts.CUT_AFTER_MS).unref()
-  })
+  RequestTimeouts.arm(state.requestTimeouts, stream, ex, expireH2)
   Exchange.run(state, handler(request, ex.writer), ex)
 }
 
