@@ -29,6 +29,9 @@ const ErrorDetailSchema = Schema.Struct({
   debug: Schema.optional(Schema.Unknown)
 })
 
+/** `Error` with V8's `stackTraceLimit` (not in the standard library's types; absent on some engines). */
+const V8Error = Error as ErrorConstructor & { stackTraceLimit?: number | undefined }
+
 /** False where `Error.stackTraceLimit` is frozen or missing (then stacks are captured as usual). */
 const canSetStackTraceLimit = ((): boolean => {
   const desc = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit")
@@ -64,12 +67,12 @@ export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectErr
     },
     options?: Schema.MakeOptions
   ) {
-    const limit = Error.stackTraceLimit
-    if (canSetStackTraceLimit) Error.stackTraceLimit = 0
+    const limit = V8Error.stackTraceLimit
+    if (canSetStackTraceLimit) V8Error.stackTraceLimit = 0
     try {
       super(props, options)
     } finally {
-      if (canSetStackTraceLimit) Error.stackTraceLimit = limit
+      if (canSetStackTraceLimit) V8Error.stackTraceLimit = limit
     }
   }
 
