@@ -272,17 +272,21 @@ describe("a Bun server called from Node", () => {
     })
 
     const finalized = () => run(say("finalized"), { protocol }).then((r) => Number(r.sentence))
+    /** Polls (every 20 ms, `tries` times) until a handler was interrupted since `before`. */
+    const finalizedAbove = async (before: number, tries: number) => {
+      let after = await finalized()
+      for (let i = 0; i < tries && after === before; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        after = await finalized()
+      }
+      expect(after).toBeGreaterThan(before)
+    }
 
     it("a deadline interrupts the handler and fails with deadline_exceeded", async () => {
       const before = await finalized()
       const error = await fail(run(say("sleep:5000", { timeoutMs: 100 }), { protocol }))
       expect(error.code).toBe("deadline_exceeded")
-      let after = await finalized()
-      for (let i = 0; i < 50 && after === before; i++) {
-        await new Promise((r) => setTimeout(r, 20))
-        after = await finalized()
-      }
-      expect(after).toBeGreaterThan(before)
+      await finalizedAbove(before, 50)
     })
 
     it("a client that goes away mid-call interrupts the unary handler (request.signal, watched after 10-20 ms)", async () => {
@@ -290,12 +294,7 @@ describe("a Bun server called from Node", () => {
       // no deadline on the wire: only the aborted request can stop the 5 s sleep
       const timedOut = await run(Effect.timeoutOption(say("sleep:5000"), 300), { protocol })
       expect(timedOut._tag).toBe("None")
-      let after = await finalized()
-      for (let i = 0; i < 50 && after === before; i++) {
-        await new Promise((r) => setTimeout(r, 20))
-        after = await finalized()
-      }
-      expect(after).toBeGreaterThan(before)
+      await finalizedAbove(before, 50)
     })
 
     it("the handler sees the remaining time of the deadline", async () => {
@@ -311,12 +310,7 @@ describe("a Bun server called from Node", () => {
         { protocol }
       )
       expect(first._tag).toBe("Some")
-      let after = await finalized()
-      for (let i = 0; i < 100 && after === before; i++) {
-        await new Promise((r) => setTimeout(r, 20))
-        after = await finalized()
-      }
-      expect(after).toBeGreaterThan(before)
+      await finalizedAbove(before, 100)
     })
 
     it("a defect in a handler becomes internal, and the server keeps serving", async () => {
