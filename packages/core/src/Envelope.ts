@@ -145,20 +145,20 @@ export class Parser {
           this.chunks.shift()
           this.offset = 0
         } else this.offset = at + n
-        this.within(first, at, n, out)
+        this.complete(first, at, n, out)
       } else {
-        const frame = this.take(n)
-        out.push({ flags: frame[0]!, data: frame.subarray(5) })
+        // spread over several chunks: copied once into a buffer of its own
+        this.complete(this.take(n), 0, n, out)
       }
     }
   }
   /**
-   * Takes an envelope that lies within one chunk: flags at `chunk[at]`, payload
-   * `chunk[at + 5, at + n)`. Pushes it onto `out` as a view of the payload; a subclass may take
-   * it otherwise (decode the payload in place).
+   * Takes a complete envelope of `n` bytes: flags at `bytes[at]`, payload `bytes[at + 5, at + n)`
+   * (`bytes` is an incoming chunk, or the copy of an envelope that spanned several). Pushes it
+   * onto `out` as a view of the payload; a subclass may take it otherwise (decode it in place).
    */
-  protected within(chunk: Uint8Array, at: number, n: number, out: Array<Envelope>): void {
-    out.push({ flags: chunk[at]!, data: chunk.subarray(at + 5, at + n) })
+  protected complete(bytes: Uint8Array, at: number, n: number, out: Array<Envelope>): void {
+    out.push({ flags: bytes[at]!, data: bytes.subarray(at + 5, at + n) })
   }
   /** The byte at `i` of the queued bytes (i < queued). */
   private byteAt(i: number): number {
