@@ -63,6 +63,22 @@ const TMP = `${BENCH}/.tmp`
 
 const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ")
 
+/** Servers that did not answer the GC query (Bun, the peers without the hook, an older baseline). */
+const noGcTotals = new Set<string>()
+
+/** The server's GC totals so far (`BENCH_GC` on SIGWINCH from the admin hook), if it reports them. */
+const gcTotals = async (r: Running): Promise<{ minor: number; major: number; ms: number } | undefined> => {
+  if (!r.spec.admin || noGcTotals.has(r.spec.impl) || r.proc.exited) return undefined
+  const line = r.proc.nextLine(/^BENCH_GC /, 2_000)
+  process.kill(r.proc.pid, "SIGWINCH")
+  const l = await line
+  if (l === undefined) {
+    noGcTotals.add(r.spec.impl)
+    return undefined
+  }
+  return JSON.parse(l.slice("BENCH_GC ".length)) as { minor: number; major: number; ms: number }
+}
+
 const concurrency = (c: Comparison) => {
   const streaming = MSGS_PER_CALL[c.kind] > 1
   return c.transport === "h1" ? { clients: streaming ? 8 : 32, streams: 1 } : { clients: streaming ? 2 : 4, streams: streaming ? 4 : 8 }
@@ -190,9 +206,11 @@ const main = async (): Promise<number> => {
             const { clients, streams } = concurrency(c)
             const common = { url, transport: c.transport, headers: req.headers, bodyFile, clients, streams }
             await h2load({ ...common, durationSec: config.warmupSec })
+            const gc0 = await gcTotals(r)
             const cpu0 = cpuMicros(r.proc.pid)
             const res = await h2load({ ...common, durationSec: config.durationSec, logFile: `${TMP}/h2load.log` })
             const cpu1 = cpuMicros(r.proc.pid)
+            const gc1 = gc0 === undefined ? undefined : await gcTotals(r)
             if (!res.ok) {
               sample.error = res.error ?? "h2load failed"
             } else {
@@ -205,6 +223,10 @@ const main = async (): Promise<number> => {
               sample.reqPerSec = res.reqPerSec
               sample.value = res.reqPerSec * MSGS_PER_CALL[c.kind]
               if (res.done > 0) sample.cpuUsPerCall = (cpu1 - cpu0) / res.done
+              if (res.done > 0 && gc0 !== undefined && gc1 !== undefined) {
+                sample.gcUsPerCall = ((gc1.ms - gc0.ms) * 1000) / res.done
+                sample.majorGcs = gc1.major - gc0.major
+              }
               if (res.p50Us !== undefined) sample.p50Us = res.p50Us
               if (res.p99Us !== undefined) sample.p99Us = res.p99Us
             }
@@ -378,6 +400,10 @@ const finishRow = (row: Row) => {
   if (rps) row.reqPerSec = rps
   const cpu = pick((s) => s.cpuUsPerCall)
   if (cpu) row.cpuUsPerCall = cpu
+  const gcUs = pick((s) => s.gcUsPerCall)
+  if (gcUs) row.gcUsPerCall = gcUs
+  const majors = pick((s) => s.majorGcs)
+  if (majors) row.majorGcs = majors
   const p50 = pick((s) => s.p50Us)
   if (p50) row.p50Us = p50
   const p99 = pick((s) => s.p99Us)

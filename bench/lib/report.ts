@@ -11,6 +11,9 @@ export interface Sample {
   value?: number
   reqPerSec?: number
   cpuUsPerCall?: number
+  /** Server time in garbage collection per call, and mark-compacts in the run (Node servers with the admin hook). */
+  gcUsPerCall?: number
+  majorGcs?: number
   p50Us?: number
   p99Us?: number
   rss?: number
@@ -30,6 +33,8 @@ export interface Row {
   value?: Summary
   reqPerSec?: Summary
   cpuUsPerCall?: Summary
+  gcUsPerCall?: Summary
+  majorGcs?: Summary
   p50Us?: Summary
   p99Us?: Summary
   rssBytes?: Summary
@@ -306,7 +311,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   L.push("")
   L.push("## Servers")
   L.push("")
-  L.push("Each server is its own process on its own port, pinned to core 0; the load generator runs on core 1. Server CPU µs per call is (utime+stime) from /proc/<pid>/stat over the measured run divided by the calls completed; RSS from /proc/<pid>/status after the run. p50/p99 are per call (h2load's --log-file; for bidi per round trip).")
+  L.push("Each server is its own process on its own port, pinned to core 0; the load generator runs on core 1. Server CPU µs per call is (utime+stime) from /proc/<pid>/stat over the measured run divided by the calls completed; GC µs per call is the time of V8's collections in the same run (perf_hooks 'gc' entries, reported by the Node servers' admin hook), with the number of mark-compacts in the run (median over the repetitions) in brackets; RSS from /proc/<pid>/status after the run. p50/p99 are per call (h2load's --log-file; for bidi per round trip).")
   L.push("")
   L.push("| server | status |")
   L.push("|---|---|")
@@ -320,11 +325,11 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
     const g = group[0]!
     L.push(`### ${g.workloadTitle} — ${g.protocol}, ${g.codec}${g.compression === "gzip" ? " + gzip" : ""}, ${g.transport === "h1" ? "HTTP/1.1" : "h2c"}`)
     L.push("")
-    L.push(`| implementation | ${g.unit} median (min–max) | ours-node / this | server CPU µs per call | p50 µs | p99 µs | RSS MiB | note |`)
-    L.push("|---|---|---|---|---|---|---|---|")
+    L.push(`| implementation | ${g.unit} median (min–max) | ours-node / this | server CPU µs per call | GC µs per call (mark-compacts) | p50 µs | p99 µs | RSS MiB | note |`)
+    L.push("|---|---|---|---|---|---|---|---|---|")
     for (const r of group) {
       const ratio = r.impl === "ours-node" ? "1.00×" : ratioText(rs.find((x) => x.id === id && x.ours === "ours-node" && x.peer === r.impl)?.throughput)
-      L.push(`| ${label(r.impl)} | ${range(r.value)} | ${ratio} | ${fmt(r.cpuUsPerCall?.median)} | ${fmt(r.p50Us?.median)} | ${fmt(r.p99Us?.median)} | ${r.rssBytes ? (r.rssBytes.median / 2 ** 20).toFixed(0) : "–"} | ${r.note ?? ""} |`)
+      L.push(`| ${label(r.impl)} | ${range(r.value)} | ${ratio} | ${fmt(r.cpuUsPerCall?.median)} | ${r.gcUsPerCall ? `${fmt(r.gcUsPerCall.median)} (${r.majorGcs ? +r.majorGcs.median.toFixed(1) : 0})` : "–"} | ${fmt(r.p50Us?.median)} | ${fmt(r.p99Us?.median)} | ${r.rssBytes ? (r.rssBytes.median / 2 ** 20).toFixed(0) : "–"} | ${r.note ?? ""} |`)
     }
     const bun = rs.filter((x) => x.id === id && x.ours === "ours-bun")
     if (bun.length > 0) L.push(`\nours (Bun) / peer: ${bun.map((x) => `${label(x.peer)} ${ratioText(x.throughput)}`).join("; ")}`)

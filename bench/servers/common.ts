@@ -1,10 +1,11 @@
 /**
  * Helpers shared by the benchmark servers written in TypeScript (Node and Bun):
- * the port argument, the memory admin hook, and the one-port HTTP/1.1 + h2c listener.
+ * the port argument, the memory and GC admin hook, and the one-port HTTP/1.1 + h2c listener.
  */
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks"
 
 /** `--port N` from the command line (default 8080). */
 export const portArg = (): number => {
@@ -21,10 +22,26 @@ declare const Bun: { gc(force: boolean): void } | undefined
 
 /**
  * With `BENCH_ADMIN=1`: on SIGUSR2, runs a full GC (needs `--expose-gc` on Node) and prints
- * `BENCH_MEM {"heapUsed":…,"rss":…,…}` on stderr.
+ * `BENCH_MEM {"heapUsed":…,"rss":…,…}` on stderr. On Node it also counts the collections V8
+ * makes (perf_hooks 'gc' entries) and prints the totals so far on SIGWINCH:
+ * `BENCH_GC {"minor":…,"major":…,"ms":…}` (scavenges, mark-compacts, time spent in both).
  */
 export const installAdminHook = (): void => {
   if (process.env["BENCH_ADMIN"] !== "1") return
+  if (typeof Bun === "undefined") {
+    const gc = { minor: 0, major: 0, ms: 0 }
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0
+        if ((kind & perfConstants.NODE_PERFORMANCE_GC_MINOR) !== 0) gc.minor++
+        if ((kind & perfConstants.NODE_PERFORMANCE_GC_MAJOR) !== 0) gc.major++
+        gc.ms += e.duration
+      }
+    }).observe({ entryTypes: ["gc"] })
+    process.on("SIGWINCH", () => {
+      process.stderr.write(`BENCH_GC ${JSON.stringify(gc)}\n`)
+    })
+  }
   process.on("SIGUSR2", () => {
     const g = (globalThis as { gc?: () => void }).gc
     if (typeof Bun !== "undefined") Bun.gc(true)
