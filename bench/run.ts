@@ -21,7 +21,7 @@ import { spawnSync } from "node:child_process"
 import { h2load } from "./lib/h2load.ts"
 import { send } from "./lib/http.ts"
 import { measureMemory, type MemoryResult } from "./lib/memory.ts"
-import { BENCH, NODE, ROOT, cpuMicros, pinned, pinning, rssBytes, run, sleep, startProc } from "./lib/proc.ts"
+import { BENCH, NODE, ROOT, cpuMicros, helperThreadsCpuMicros, pinned, pinning, rssBytes, run, sleep, startProc } from "./lib/proc.ts"
 import { writeReport, type ClientRow, type Results, type Row, type Sample, type ServerStatus } from "./lib/report.ts"
 import { IMPLS, portFree, SPECS, startServer, stopServer, useBaseline, type Impl, type Running } from "./lib/servers.ts"
 import { setup, setupBaseline } from "./lib/setup.ts"
@@ -67,7 +67,9 @@ const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ")
 const noGcTotals = new Set<string>()
 
 /** The server's GC totals so far (`BENCH_GC` on SIGWINCH from the admin hook), if it reports them. */
-const gcTotals = async (r: Running): Promise<{ minor: number; major: number; ms: number } | undefined> => {
+const gcTotals = async (
+  r: Running
+): Promise<{ minor: number; major: number; ms: number; newSpace?: number; oldSpace?: number } | undefined> => {
   if (!r.spec.admin || noGcTotals.has(r.spec.impl) || r.proc.exited) return undefined
   const line = r.proc.nextLine(/^BENCH_GC /, 2_000)
   process.kill(r.proc.pid, "SIGWINCH")
@@ -76,7 +78,7 @@ const gcTotals = async (r: Running): Promise<{ minor: number; major: number; ms:
     noGcTotals.add(r.spec.impl)
     return undefined
   }
-  return JSON.parse(l.slice("BENCH_GC ".length)) as { minor: number; major: number; ms: number }
+  return JSON.parse(l.slice("BENCH_GC ".length)) as { minor: number; major: number; ms: number; newSpace?: number; oldSpace?: number }
 }
 
 const concurrency = (c: Comparison) => {
@@ -208,8 +210,10 @@ const main = async (): Promise<number> => {
             await h2load({ ...common, durationSec: config.warmupSec })
             const gc0 = await gcTotals(r)
             const cpu0 = cpuMicros(r.proc.pid)
+            const helper0 = helperThreadsCpuMicros(r.proc.pid)
             const res = await h2load({ ...common, durationSec: config.durationSec, logFile: `${TMP}/h2load.log` })
             const cpu1 = cpuMicros(r.proc.pid)
+            const helper1 = helperThreadsCpuMicros(r.proc.pid)
             const gc1 = gc0 === undefined ? undefined : await gcTotals(r)
             if (!res.ok) {
               sample.error = res.error ?? "h2load failed"
@@ -223,6 +227,9 @@ const main = async (): Promise<number> => {
               sample.reqPerSec = res.reqPerSec
               sample.value = res.reqPerSec * MSGS_PER_CALL[c.kind]
               if (res.done > 0) sample.cpuUsPerCall = (cpu1 - cpu0) / res.done
+              if (res.done > 0) sample.helperCpuUsPerCall = (helper1 - helper0) / res.done
+              if (gc0?.newSpace !== undefined) sample.newSpaceMiB = gc0.newSpace / 2 ** 20
+              if (gc0?.oldSpace !== undefined) sample.oldSpaceMiB = gc0.oldSpace / 2 ** 20
               if (res.done > 0 && gc0 !== undefined && gc1 !== undefined) {
                 sample.gcUsPerCall = ((gc1.ms - gc0.ms) * 1000) / res.done
                 sample.majorGcs = gc1.major - gc0.major
@@ -232,7 +239,7 @@ const main = async (): Promise<number> => {
             }
           }
           sample.rss = rssBytes(r.proc.pid)
-          log(`  ${rep < 0 ? "warm-up" : `rep ${rep + 1}`} ${impl}: ${sample.error ?? `${fmt(sample.value)} ${row.unit}, ${fmt(sample.cpuUsPerCall)} µs cpu/call`}`)
+          log(`  ${rep < 0 ? "warm-up" : `rep ${rep + 1}`} ${impl}: ${sample.error ?? `${fmt(sample.value)} ${row.unit}, ${fmt(sample.cpuUsPerCall)} µs cpu/call (${fmt(sample.helperCpuUsPerCall)} off the main thread)${sample.majorGcs === undefined ? "" : `, ${sample.majorGcs} mark-compacts, new space ${fmt(sample.newSpaceMiB)} MiB and old ${fmt(sample.oldSpaceMiB)} MiB at the start`}`}`)
         }
       }
       for (const row of byImpl.values()) finishRow(row)
@@ -404,6 +411,8 @@ const finishRow = (row: Row) => {
   if (gcUs) row.gcUsPerCall = gcUs
   const majors = pick((s) => s.majorGcs)
   if (majors) row.majorGcs = majors
+  const helper = pick((s) => s.helperCpuUsPerCall)
+  if (helper) row.helperCpuUsPerCall = helper
   const p50 = pick((s) => s.p50Us)
   if (p50) row.p50Us = p50
   const p99 = pick((s) => s.p99Us)

@@ -103,6 +103,30 @@ export const cpuMicros = (pid: number): number => {
   return (ticks * 1e6) / CLK_TCK
 }
 
+/**
+ * CPU (utime + stime, microseconds) of a process's threads other than its main thread: V8's
+ * concurrent GC and compiler threads and libuv's pool for a Node server. Telling it apart from
+ * the main thread shows where CPU goes that a main-thread profile cannot see (concurrent marking).
+ */
+export const helperThreadsCpuMicros = (pid: number): number => {
+  let ticks = 0
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      if (tid === String(pid)) continue
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        ticks += Number(fields[11]) + Number(fields[12])
+      } catch {
+        // the thread ended
+      }
+    }
+  } catch {
+    // the process is gone
+  }
+  return (ticks * 1e6) / CLK_TCK
+}
+
 /** Resident set size of a process and its descendants, in bytes. */
 export const rssBytes = (pid: number): number => {
   let kb = 0

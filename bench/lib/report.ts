@@ -14,6 +14,11 @@ export interface Sample {
   /** Server time in garbage collection per call, and mark-compacts in the run (Node servers with the admin hook). */
   gcUsPerCall?: number
   majorGcs?: number
+  /** CPU of the server's threads other than the main one, per call (V8's concurrent GC, libuv's pool). */
+  helperCpuUsPerCall?: number
+  /** V8's new space and used old space when the run started (Node servers with the admin hook), MiB. */
+  newSpaceMiB?: number
+  oldSpaceMiB?: number
   p50Us?: number
   p99Us?: number
   rss?: number
@@ -35,6 +40,7 @@ export interface Row {
   cpuUsPerCall?: Summary
   gcUsPerCall?: Summary
   majorGcs?: Summary
+  helperCpuUsPerCall?: Summary
   p50Us?: Summary
   p99Us?: Summary
   rssBytes?: Summary
@@ -311,7 +317,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   L.push("")
   L.push("## Servers")
   L.push("")
-  L.push("Each server is its own process on its own port, pinned to core 0; the load generator runs on core 1. Server CPU µs per call is (utime+stime) from /proc/<pid>/stat over the measured run divided by the calls completed; GC µs per call is the time of V8's collections in the same run (perf_hooks 'gc' entries, reported by the Node servers' admin hook), with the number of mark-compacts in the run (median over the repetitions) in brackets; RSS from /proc/<pid>/status after the run. p50/p99 are per call (h2load's --log-file; for bidi per round trip).")
+  L.push("Each server is its own process on its own port, pinned to core 0; the load generator runs on core 1. Server CPU µs per call is (utime+stime) from /proc/<pid>/stat over the measured run divided by the calls completed, with the part spent on threads other than the main one in brackets (/proc/<pid>/task: V8's concurrent marking and compiler threads, libuv's pool — work a main-thread profile does not show); GC µs per call is the time of V8's collections in the same run (perf_hooks 'gc' entries, reported by the Node servers' admin hook), with the number of mark-compacts in the run (median over the repetitions) in brackets; RSS from /proc/<pid>/status after the run. p50/p99 are per call (h2load's --log-file; for bidi per round trip).")
   L.push("")
   L.push("| server | status |")
   L.push("|---|---|")
@@ -325,11 +331,11 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
     const g = group[0]!
     L.push(`### ${g.workloadTitle} — ${g.protocol}, ${g.codec}${g.compression === "gzip" ? " + gzip" : ""}, ${g.transport === "h1" ? "HTTP/1.1" : "h2c"}`)
     L.push("")
-    L.push(`| implementation | ${g.unit} median (min–max) | ours-node / this | server CPU µs per call | GC µs per call (mark-compacts) | p50 µs | p99 µs | RSS MiB | note |`)
+    L.push(`| implementation | ${g.unit} median (min–max) | ours-node / this | server CPU µs per call (off the main thread) | GC µs per call (mark-compacts) | p50 µs | p99 µs | RSS MiB | note |`)
     L.push("|---|---|---|---|---|---|---|---|---|")
     for (const r of group) {
       const ratio = r.impl === "ours-node" ? "1.00×" : ratioText(rs.find((x) => x.id === id && x.ours === "ours-node" && x.peer === r.impl)?.throughput)
-      L.push(`| ${label(r.impl)} | ${range(r.value)} | ${ratio} | ${fmt(r.cpuUsPerCall?.median)} | ${r.gcUsPerCall ? `${fmt(r.gcUsPerCall.median)} (${r.majorGcs ? +r.majorGcs.median.toFixed(1) : 0})` : "–"} | ${fmt(r.p50Us?.median)} | ${fmt(r.p99Us?.median)} | ${r.rssBytes ? (r.rssBytes.median / 2 ** 20).toFixed(0) : "–"} | ${r.note ?? ""} |`)
+      L.push(`| ${label(r.impl)} | ${range(r.value)} | ${ratio} | ${fmt(r.cpuUsPerCall?.median)}${r.helperCpuUsPerCall ? ` (${fmt(r.helperCpuUsPerCall.median)})` : ""} | ${r.gcUsPerCall ? `${fmt(r.gcUsPerCall.median)} (${r.majorGcs ? +r.majorGcs.median.toFixed(1) : 0})` : "–"} | ${fmt(r.p50Us?.median)} | ${fmt(r.p99Us?.median)} | ${r.rssBytes ? (r.rssBytes.median / 2 ** 20).toFixed(0) : "–"} | ${r.note ?? ""} |`)
     }
     const bun = rs.filter((x) => x.id === id && x.ours === "ours-bun")
     if (bun.length > 0) L.push(`\nours (Bun) / peer: ${bun.map((x) => `${label(x.peer)} ${ratioText(x.throughput)}`).join("; ")}`)

@@ -5,6 +5,7 @@
 import * as http from "node:http"
 import * as http2 from "node:http2"
 import * as net from "node:net"
+import * as v8 from "node:v8"
 import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks"
 
 /** `--port N` from the command line (default 8080). */
@@ -24,7 +25,8 @@ declare const Bun: { gc(force: boolean): void } | undefined
  * With `BENCH_ADMIN=1`: on SIGUSR2, runs a full GC (needs `--expose-gc` on Node) and prints
  * `BENCH_MEM {"heapUsed":…,"rss":…,…}` on stderr. On Node it also counts the collections V8
  * makes (perf_hooks 'gc' entries) and prints the totals so far on SIGWINCH:
- * `BENCH_GC {"minor":…,"major":…,"ms":…}` (scavenges, mark-compacts, time spent in both).
+ * `BENCH_GC {"minor":…,"major":…,"ms":…,"newSpace":…,"oldSpace":…}` (scavenges, mark-compacts, time
+ * spent in both; the new space's size and the old space's used bytes now).
  */
 export const installAdminHook = (): void => {
   if (process.env["BENCH_ADMIN"] !== "1") return
@@ -39,7 +41,14 @@ export const installAdminHook = (): void => {
       }
     }).observe({ entryTypes: ["gc"] })
     process.on("SIGWINCH", () => {
-      process.stderr.write(`BENCH_GC ${JSON.stringify(gc)}\n`)
+      const spaces = v8.getHeapSpaceStatistics()
+      const size = (name: string, f: (s: v8.HeapSpaceInfo) => number) => {
+        const s = spaces.find((x) => x.space_name === name)
+        return s === undefined ? 0 : f(s)
+      }
+      const newSpace = size("new_space", (s) => s.space_size)
+      const oldSpace = size("old_space", (s) => s.space_used_size)
+      process.stderr.write(`BENCH_GC ${JSON.stringify({ ...gc, newSpace, oldSpace })}\n`)
     })
   }
   process.on("SIGUSR2", () => {
