@@ -513,6 +513,23 @@ describe("fuzz: gRPC trailers and status", () => {
       })),
       params()
     )
+    // the encoded form, byte by byte: printable ASCII except `%` and edge spaces as it is, the rest %XX
+    const reference = (message: string): string => {
+      const bytes = new TextEncoder().encode(message)
+      return Array.from(bytes, (b, i) =>
+        b >= 0x20 && b <= 0x7e && b !== 0x25 && !(b === 0x20 && (i === 0 || i === bytes.length - 1))
+          ? String.fromCharCode(b)
+          : `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join("")
+    }
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: "grapheme", maxLength: 30 }), fc.stringMatching(/^[ -~]{0,30}$/), fc.stringMatching(/^[ %a\t\x7f]{0,8}$/)),
+        counted("grpc-message encoding", (message) => {
+          expect(ProtocolGrpc.encodeMessageHeader(message)).toBe(reference(message))
+        })
+      ),
+      params()
+    )
   }, testTimeout)
 })
 

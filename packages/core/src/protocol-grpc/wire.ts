@@ -86,12 +86,17 @@ export const formatTimeout = (ms: number): string => {
 const utf8 = new TextEncoder()
 const utf8Decoder = new TextDecoder()
 
+/** Printable ASCII except `%`, not starting or ending with a space (or empty). */
+const PLAIN_MESSAGE = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/
+
 /**
  * Percent-encodes a `grpc-message` value (bytes outside printable ASCII, and `%`). A leading or
  * trailing space is encoded too: header values are trimmed on the way (fetch `Headers` does), and
  * the message must come back as it was.
  */
 export const encodeMessageHeader = (message: string): string => {
+  // most messages are plain printable ASCII without `%` and without edge spaces: sent as they are
+  if (PLAIN_MESSAGE.test(message)) return message
   let out = ""
   const bytes = utf8.encode(message)
   const last = bytes.length - 1
