@@ -49,6 +49,23 @@ describe("ZlibCompression", () => {
       }))
   }
 
+  it.effect("gzip deflates at level 1 unless told otherwise, on the sync and the async path", () =>
+    Effect.gen(function*() {
+      // 15 B × 100 stays under the synchronous limit (16 KiB), × 5000 goes through the async API
+      for (const input of [text(100), text(5_000)]) {
+        expect(bytes(yield* node.gzip.compress(input))).toEqual(bytes(zlib.gzipSync(input, { level: 1 })))
+        const six = ZlibCompression.make(zlib, { gzipLevel: 6 })
+        expect(bytes(yield* six.gzip.compress(input))).toEqual(bytes(zlib.gzipSync(input, { level: 6 })))
+        expect(bytes(zlib.gzipSync(input, { level: 1 }))).not.toEqual(bytes(zlib.gzipSync(input, { level: 6 })))
+        const stored = yield* ZlibCompression.make(zlib, { gzipLevel: 0 }).gzip.compress(input)
+        expect(stored.length).toBeGreaterThan(input.length)
+        expect(bytes(yield* node.gzip.decompress(stored, input.length))).toEqual(input)
+      }
+      for (const gzipLevel of [-1, 10, 1.5, Number.NaN]) {
+        expect(() => ZlibCompression.make(zlib, { gzipLevel })).toThrow(RangeError)
+      }
+    }))
+
   it.effect("a limit at or above maxOutputLength is enforced after inflating", () =>
     Effect.gen(function*() {
       const small = ZlibCompression.make(zlib, { maxOutputLength: 10 })
