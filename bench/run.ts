@@ -66,10 +66,17 @@ const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(" ")
 /** Servers that did not answer the GC query (Bun, the peers without the hook, an older baseline). */
 const noGcTotals = new Set<string>()
 
+/** `BENCH_GC`: collections so far, and V8's new-space size and used old space now (bytes). */
+interface GcTotals {
+  readonly minor: number
+  readonly major: number
+  readonly ms: number
+  readonly newSpace?: number
+  readonly oldSpace?: number
+}
+
 /** The server's GC totals so far (`BENCH_GC` on SIGWINCH from the admin hook), if it reports them. */
-const gcTotals = async (
-  r: Running
-): Promise<{ minor: number; major: number; ms: number; newSpace?: number; oldSpace?: number } | undefined> => {
+const gcTotals = async (r: Running): Promise<GcTotals | undefined> => {
   if (!r.spec.admin || noGcTotals.has(r.spec.impl) || r.proc.exited) return undefined
   const line = r.proc.nextLine(/^BENCH_GC /, 2_000)
   process.kill(r.proc.pid, "SIGWINCH")
@@ -78,7 +85,7 @@ const gcTotals = async (
     noGcTotals.add(r.spec.impl)
     return undefined
   }
-  return JSON.parse(l.slice("BENCH_GC ".length)) as { minor: number; major: number; ms: number; newSpace?: number; oldSpace?: number }
+  return JSON.parse(l.slice("BENCH_GC ".length)) as GcTotals
 }
 
 const concurrency = (c: Comparison) => {

@@ -85,16 +85,21 @@ const childrenOf = (pid: number): Array<number> => {
 }
 
 /** utime + stime of a process and its descendants, in microseconds. */
+/** utime + stime in clock ticks from a /proc `stat` file (a process's or one thread's); throws when it is gone. */
+const statTicks = (path: string): number => {
+  const stat = fs.readFileSync(path, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  // fields[0] is field 3 (state): utime is field 14, stime field 15
+  return Number(fields[11]) + Number(fields[12])
+}
+
 export const cpuMicros = (pid: number): number => {
   let ticks = 0
   const stack = [pid]
   while (stack.length > 0) {
     const p = stack.pop()!
     try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      // fields[0] is field 3 (state): utime is field 14, stime field 15
-      ticks += Number(fields[11]) + Number(fields[12])
+      ticks += statTicks(`/proc/${p}/stat`)
     } catch {
       continue
     }
@@ -114,9 +119,7 @@ export const helperThreadsCpuMicros = (pid: number): number => {
     for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
       if (tid === String(pid)) continue
       try {
-        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-        ticks += Number(fields[11]) + Number(fields[12])
+        ticks += statTicks(`/proc/${pid}/task/${tid}/stat`)
       } catch {
         // the thread ended
       }

@@ -42,12 +42,8 @@ export const installAdminHook = (): void => {
     }).observe({ entryTypes: ["gc"] })
     process.on("SIGWINCH", () => {
       const spaces = v8.getHeapSpaceStatistics()
-      const size = (name: string, f: (s: v8.HeapSpaceInfo) => number) => {
-        const s = spaces.find((x) => x.space_name === name)
-        return s === undefined ? 0 : f(s)
-      }
-      const newSpace = size("new_space", (s) => s.space_size)
-      const oldSpace = size("old_space", (s) => s.space_used_size)
+      const newSpace = spaces.find((s) => s.space_name === "new_space")?.space_size ?? 0
+      const oldSpace = spaces.find((s) => s.space_name === "old_space")?.space_used_size ?? 0
       process.stderr.write(`BENCH_GC ${JSON.stringify({ ...gc, newSpace, oldSpace })}\n`)
     })
   }
