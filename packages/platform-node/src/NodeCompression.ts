@@ -11,9 +11,10 @@ import { kMaxLength } from "node:buffer"
 import * as ZlibCompression from "@connect-effect/core/ZlibCompression"
 
 /**
- * `gzip` (level 1; `ZlibCompression.make(zlib, { gzipLevel })` for another), `brotli` (`br`, quality 5), `zstd` (level 3, windows up to 8 MiB, frames
- * checked before decoding), `all` of them in order of preference (zstd only where the zlib has
- * it), and `layer`, which sets core's `Compressions` reference to `all` (see `ZlibCompression`).
+ * `gzip` (level 1; `ZlibCompression.make(zlib, { gzipLevel })` for another), `brotli` (`br`,
+ * quality 5), `zstd` (level 3, windows up to 8 MiB, frames checked before decoding), `all` of them
+ * in order of preference (zstd only where the zlib has it), and `layer`, which sets core's
+ * `Compressions` reference to `all` (see `ZlibCompression`).
  *
  * @category compressions
  * @since 0.1.0
