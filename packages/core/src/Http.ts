@@ -12,6 +12,7 @@ import type * as Pull from "effect/Pull"
 import type * as Arr from "effect/Array"
 import * as Context from "effect/Context"
 import type { ConnectError } from "./ConnectError.ts"
+import { HeaderList, listOf } from "./internal/headerList.ts"
 
 /**
  * Headers as a caller may give them: a `Headers`, `[name, value]` pairs or a record — the
@@ -110,6 +111,18 @@ export interface ResponseWriter {
 }
 
 /**
+ * The flat `[name, value, name, value, …]` list (lower-case names, in the order they were added)
+ * behind the response headers and trailers the router builds, for adapters that can send such a
+ * list as it is (Node's HTTP/2 `respond` takes one): reading it skips the sorting and combining
+ * that iterating a `Headers` does. `undefined` for any other `Headers` (read it with `forEach`).
+ * The headers the router passes to `head` and `end` are `Headers` either way.
+ *
+ * @category utils
+ * @since 0.1.0
+ */
+export const headerList = (headers: Headers): ReadonlyArray<string> | undefined => listOf(headers)
+
+/**
  * The raw operations of an adapter's response, which {@link responseWriter} calls in order, so
  * that they need no state of their own: `head` at most once (with `body`, the whole response),
  * then `write` and `end` only after a `head` without a body, `end` at most once; nothing after
@@ -194,7 +207,7 @@ class StatefulWriter implements ResponseWriter, ResponseState {
   write(chunk: Uint8Array): Effect.Effect<void> {
     const state = this.state
     if (state.ended || state.closed) return Effect.void
-    if (!state.headSent) this.head(200, new Headers())
+    if (!state.headSent) this.head(200, new HeaderList())
     return this.sink.write(chunk)
   }
   end(trailers?: Headers): void {
@@ -205,7 +218,7 @@ class StatefulWriter implements ResponseWriter, ResponseState {
     if (state.headSent) return sink.end(trailers)
     state.headSent = true
     if (sink.endWithoutHead !== undefined) return sink.endWithoutHead(trailers)
-    sink.head(200, new Headers())
+    sink.head(200, new HeaderList())
     sink.end(trailers)
   }
 }

@@ -217,6 +217,25 @@ describe.each([...matrix.map((m) => ({ ...m, runtime: "node" as const })), ...in
       expect(error.metadata?.get("x-on-error")).toBe("h")
       expect(error.metadata?.get("x-trailer-on-error")).toBe("t")
     })
+    it("response headers a handler must not send are dropped, the others go out", async () => {
+      let headers: Headers | undefined
+      const res = await run(
+        Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "hop-by-hop" }, { onHeaders: (h) => (headers = h) })),
+        opts
+      )
+      expect(res.sentence).toBe("answered")
+      expect(headers?.get("x-kept")).toBe("k")
+      // (an HTTP/1.1 server sends its own keep-alive)
+      for (const name of ["upgrade", "proxy-connection", "http2-settings", "keep-alive"]) {
+        expect(headers?.get(name)?.split(", ") ?? []).not.toContain("x")
+      }
+    })
+    it("unary error whose metadata repeats names of the call's trailers", async () => {
+      const error = await fail(run(Effect.flatMap(Effect.service(ElizaClient), (c) => c.say({ sentence: "error-repeated" })), opts))
+      expect(error.code).toBe("already_exists")
+      expect(error.metadata?.get("location")?.split(", ").sort()).toEqual(["/error", "/trailer"])
+      expect(error.metadata?.getSetCookie().sort()).toEqual(["a=1", "b=2"])
+    })
     it("server stream", async () => {
       const all = await run(
         Effect.flatMap(Effect.service(ElizaClient), (c) => Stream.runCollect(c.introduce({ name: "n:100" }))),

@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import * as Http from "../Http.ts"
+import { listOf } from "../internal/headerList.ts"
 import type { Peer, ServerRequest } from "../Http.ts"
 import * as Router from "../Router.ts"
 
@@ -33,7 +34,16 @@ const EMPTY = new Uint8Array(0)
  * `encodeBody: "manual"` says it is sent as is. Other runtimes ignore the unknown init member.
  */
 const responseInit = (status: number, headers: Headers): ResponseInit =>
-  ({ status, headers, encodeBody: "manual" }) as ResponseInit
+  ({ status, headers: initOf(headers), encodeBody: "manual" }) as ResponseInit
+
+/** Response headers as `Response` takes them: the router's header list as pairs (no `Headers` built twice). */
+const initOf = (headers: Headers): HeadersInit => {
+  const list = listOf(headers)
+  if (list === undefined) return headers
+  const pairs: Array<[string, string]> = []
+  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!])
+  return pairs
+}
 
 const tooLarge = (size: number, maxBytes: number) =>
   ConnectError.make("resource_exhausted", `message size ${size} is larger than configured max ${maxBytes}`)

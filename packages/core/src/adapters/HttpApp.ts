@@ -29,6 +29,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import * as Http from "../Http.ts"
+import { hasAny, toWeb } from "../internal/headerList.ts"
 import type { ServerRequest } from "../Http.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
@@ -61,12 +62,7 @@ export interface LayerOptions extends Options {
 
 const canceled = () => ConnectError.make("canceled", "the request body could not be read")
 
-const hasAny = (headers: Headers): boolean => {
-  for (const _ of headers.keys()) return true
-  return false
-}
-
-const toHttpHeaders = (headers: Headers): HttpHeaders.Headers => HttpHeaders.fromInput(headers)
+const toHttpHeaders = (headers: Headers): HttpHeaders.Headers => HttpHeaders.fromInput(toWeb(headers))
 
 /** A response body that failed after its headers were sent: the server resets the exchange. */
 class ResponseAborted extends Error {}
@@ -118,7 +114,7 @@ export const fromHttpHandler = <R>(
         ),
       write: (chunk) => Effect.asVoid(Queue.offer(chunks, chunk)),
       end: (trailers) => {
-        if (trailers !== undefined && hasAny(trailers)) sendTrailers?.(request, trailers)
+        if (hasAny(trailers)) sendTrailers?.(request, toWeb(trailers))
         Queue.endUnsafe(chunks)
       }
     }, state)

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type { HttpHandler, ResponseWriter, ServerRequest } from "../Http.ts"
 import { responseWriter } from "../Http.ts"
+import { HeaderList } from "../internal/headerList.ts"
 
 /**
  * Methods the protocols use: POST for every call, GET for Connect side-effect-free unary calls.
@@ -222,7 +223,8 @@ const appendVary = (headers: Headers, value: string): void => {
 /** A writer that adds the CORS headers to whatever response the handler writes. */
 const decorate = (policy: Policy, origin: string | null, writer: ResponseWriter): ResponseWriter => {
   const head = (status: number, headers: Headers, body?: Uint8Array) => {
-    const out = new Headers(headers)
+    const out = new HeaderList()
+    out.addAll(headers)
     responseHeaders(policy, origin, out)
     if (body === undefined) writer.head(status, out)
     else writer.head(status, out, body)

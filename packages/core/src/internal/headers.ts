@@ -19,7 +19,10 @@ export const parseList = (value: string | null): Array<string> => {
   return out
 }
 
-/** Headers a protocol owns; user code must not be able to override or echo them as metadata. */
+/**
+ * Headers a protocol owns, and the connection-specific ones (HTTP/2 forbids them, HTTP/1.1 owns
+ * them): user code must not be able to override or echo them as metadata.
+ */
 const protocolHeaders = new Set([
   "content-type",
   "content-length",
@@ -39,6 +42,9 @@ const protocolHeaders = new Set([
   "transfer-encoding",
   "connection",
   "keep-alive",
+  "proxy-connection",
+  "upgrade",
+  "http2-settings",
   "host",
   "date"
 ])

@@ -11,10 +11,11 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "../Http.ts"
+import { HeaderList } from "../internal/headerList.ts"
 import { appendAll } from "../internal/headers.ts"
 import { parsedBy, type ServerProtocol } from "../protocol/protocol.ts"
 import * as Server from "../protocol/server.ts"
-import { negotiate, requestCompression as findRequestCompression, setAcceptEncoding } from "../protocol/compressionNegotiation.ts"
+import { addAcceptEncoding, negotiate, requestCompression as findRequestCompression } from "../protocol/compressionNegotiation.ts"
 import { serveEnveloped } from "../protocol/envelopedServer.ts"
 import { allowsGet, type ContentType, endStreamToJson, errorToJson, parseContentType, parseTimeout, PROTOCOL_VERSION } from "./wire.ts"
 import { decodeMessage, writePayload } from "../protocol/pipeline.ts"
@@ -46,10 +47,10 @@ const checkProtocolVersion = (request: ServerRequest, config: Server.ServerConfi
 }
 
 const unaryHeaders = (codecName: string, compression: Compression | undefined, config: Server.ServerConfig) => {
-  const h = new Headers()
-  h.set("content-type", `application/${codecName}`)
-  if (compression !== undefined) h.set("content-encoding", compression.name)
-  setAcceptEncoding(h, "accept-encoding", config.compressions)
+  const h = new HeaderList()
+  h.add("content-type", codecName === "proto" ? "application/proto" : `application/${codecName}`)
+  if (compression !== undefined) h.add("content-encoding", compression.name)
+  addAcceptEncoding(h, "accept-encoding", config.compressions)
   return h
 }
 
@@ -59,9 +60,9 @@ const writeUnaryError = (
   ctx: HandlerContext | undefined,
   config: Server.ServerConfig
 ) => {
-  const h = new Headers()
-  h.set("content-type", "application/json")
-  setAcceptEncoding(h, "accept-encoding", config.compressions)
+  const h = new HeaderList()
+  h.add("content-type", "application/json")
+  addAcceptEncoding(h, "accept-encoding", config.compressions)
   Server.addUserHeaders(h, Server.sentHeaders(ctx))
   if (error.metadata !== undefined) Server.addUserHeaders(h, error.metadata)
   Server.sentTrailers(ctx)?.forEach((v, k) => h.append(`trailer-${k}`, v))
@@ -182,10 +183,10 @@ const serveStream = (
   let requestCompression: Compression | undefined
   let responseCompression: Compression | undefined
   const headers = () => {
-    const h = new Headers()
-    h.set("content-type", `application/connect+${codecName}`)
-    if (responseCompression !== undefined) h.set("connect-content-encoding", responseCompression.name)
-    setAcceptEncoding(h, "connect-accept-encoding", config.compressions)
+    const h = new HeaderList()
+    h.add("content-type", `application/connect+${codecName}`)
+    if (responseCompression !== undefined) h.add("connect-content-encoding", responseCompression.name)
+    addAcceptEncoding(h, "connect-accept-encoding", config.compressions)
     return h
   }
   const finish = (

@@ -7,8 +7,9 @@ import * as ConnectError from "../ConnectError.ts"
 import * as Envelope from "../Envelope.ts"
 import type { HandlerContext } from "../HandlerContext.ts"
 import type { ResponseWriter, ServerRequest } from "../Http.ts"
-import { negotiate, requestCompression as findRequestCompression, setAcceptEncoding } from "../protocol/compressionNegotiation.ts"
+import { addAcceptEncoding, negotiate, requestCompression as findRequestCompression } from "../protocol/compressionNegotiation.ts"
 import { serveEnveloped } from "../protocol/envelopedServer.ts"
+import { HeaderList } from "../internal/headerList.ts"
 import { isProtocolHeader } from "../internal/headers.ts"
 import { parsedBy, type ServerProtocol } from "../protocol/protocol.ts"
 import * as Server from "../protocol/server.ts"
@@ -38,9 +39,9 @@ export const serve = (
   const web = contentType.web
   const protocol = web ? "grpc-web" : "grpc"
   const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
-    const h = new Headers()
-    h.set("content-type", contentType.value)
-    setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
+    const h = new HeaderList()
+    h.add("content-type", contentType.value)
+    addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
     Server.addUserHeaders(h, Server.sentHeaders(ctx))
     statusTrailers(error, Server.sentTrailers(ctx), h)
     writer.head(200, h, new Uint8Array(0))
@@ -63,10 +64,10 @@ export const serve = (
     responseCompression,
     endFlag: web ? Envelope.FLAG_TRAILERS : 0,
     headers: () => {
-      const h = new Headers()
-      h.set("content-type", contentType.value)
-      if (responseCompression !== undefined) h.set("grpc-encoding", responseCompression.name)
-      setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
+      const h = new HeaderList()
+      h.add("content-type", contentType.value)
+      if (responseCompression !== undefined) h.add("grpc-encoding", responseCompression.name)
+      addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
       return h
     },
     finish: (error, ctx, headersSent) =>
@@ -78,9 +79,9 @@ export const serve = (
           return Effect.void
         }
         if (!headersSent) {
-          const h = new Headers()
-          h.set("content-type", contentType.value)
-          setAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
+          const h = new HeaderList()
+          h.add("content-type", contentType.value)
+          addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
           Server.addUserHeaders(h, Server.sentHeaders(ctx))
           writer.head(200, h)
         }

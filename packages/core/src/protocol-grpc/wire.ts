@@ -7,6 +7,7 @@ import * as Code from "../Code.ts"
 import * as ConnectError from "../ConnectError.ts"
 import * as GrpcStatus from "./status.ts"
 import * as Server from "../protocol/server.ts"
+import { HeaderList } from "../internal/headerList.ts"
 
 /**
  * A parsed gRPC or gRPC-Web content type.
@@ -146,6 +147,15 @@ export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(by
 export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
 
 /**
+ * Sets a status field: valid by construction, and absent from a protocol-built list (user fields
+ * never carry protocol names), so a list takes it unchecked.
+ */
+const put = (out: Headers, name: string, value: string): void => {
+  if (out instanceof HeaderList) out.add(name, value)
+  else out.set(name, value)
+}
+
+/**
  * The status trailers of a call (`grpc-status` 0 when `error` is undefined).
  *
  * @category encoding
@@ -154,19 +164,20 @@ export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(va
 export const statusTrailers = (
   error: ConnectError.ConnectError | undefined,
   trailers: Headers | undefined,
-  /** Where to add them (a trailers-only response's headers); a new `Headers` by default. */
-  out: Headers = new Headers()
+  /** Where to add them (a trailers-only response's headers); new headers by default. */
+  out: Headers = new HeaderList()
 ): Headers => {
   Server.addUserHeaders(out, trailers)
   if (error === undefined) {
-    out.set("grpc-status", "0")
+    put(out, "grpc-status", "0")
     return out
   }
   if (error.metadata !== undefined) Server.addUserHeaders(out, error.metadata)
-  out.set("grpc-status", String(Code.toGrpcNumber(error.code)))
-  if (error.message !== "") out.set("grpc-message", encodeMessageHeader(error.message))
+  put(out, "grpc-status", String(Code.toGrpcNumber(error.code)))
+  if (error.message !== "") put(out, "grpc-message", encodeMessageHeader(error.message))
   if (error.details !== undefined && error.details.length > 0) {
-    out.set(
+    put(
+      out,
       "grpc-status-details-bin",
       encodeBinaryHeader(GrpcStatus.encode({ code: Code.toGrpcNumber(error.code), message: error.message, details: error.details }))
     )
@@ -182,9 +193,15 @@ export const statusTrailers = (
  */
 export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
   let s = ""
-  trailers.forEach((value, key) => {
-    s += `${key}: ${value}\r\n`
-  })
+  if (trailers instanceof HeaderList) {
+    // one line per field (repeated names stay repeated lines, which readers append)
+    const list = trailers.list
+    for (let i = 0; i < list.length; i += 2) s += `${list[i]}: ${list[i + 1]}\r\n`
+  } else {
+    trailers.forEach((value, key) => {
+      s += `${key}: ${value}\r\n`
+    })
+  }
   return utf8.encode(s)
 }
 

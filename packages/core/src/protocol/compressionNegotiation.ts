@@ -4,6 +4,7 @@
  */
 import type { Compression } from "../Compression.ts"
 import * as ConnectError from "../ConnectError.ts"
+import type { HeaderList } from "../internal/headerList.ts"
 import { parseList } from "../internal/headers.ts"
 
 const acceptCache = new WeakMap<ReadonlyArray<{ readonly name: string }>, string>()
@@ -21,6 +22,11 @@ export const acceptEncodingOf = (supported: ReadonlyArray<{ readonly name: strin
 /** Sets the accept-encoding header `name` (`grpc-accept-encoding`, …) when anything is supported. */
 export const setAcceptEncoding = (headers: Headers, name: string, supported: ReadonlyArray<Compression>): void => {
   if (supported.length > 0) headers.set(name, acceptEncodingOf(supported))
+}
+
+/** {@link setAcceptEncoding} for response headers the protocol builds (no such field in them yet). */
+export const addAcceptEncoding = (headers: HeaderList, name: string, supported: ReadonlyArray<Compression>): void => {
+  if (supported.length > 0) headers.add(name, acceptEncodingOf(supported))
 }
 
 /** Picks the response compression: the first name in the peer's accept header that we support. */

@@ -12,6 +12,7 @@ import type { HandlerContext } from "../HandlerContext.ts"
 import type { Peer, ProtocolName, ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
+import { HeaderList } from "../internal/headerList.ts"
 import { isProtocolHeader } from "../internal/headers.ts"
 
 /** A handler of any kind, untyped (the router checks kinds when routes are built). */
@@ -218,10 +219,18 @@ export const unimplemented = (route: Route) =>
   ConnectError.make("unimplemented", `${route.service.typeName}.${route.method.name} is not implemented`)
 
 /** Copies user headers (not protocol ones) from `source` onto `target`. */
-export const addUserHeaders = (target: Headers, source: Headers | undefined) =>
-  source?.forEach((value, key) => {
-    if (!isProtocolHeader(key)) target.append(key, value)
-  })
+export const addUserHeaders = (target: Headers, source: Headers | undefined): void => {
+  if (source === undefined) return
+  // a web `Headers` validated its fields when they were set
+  const add = target instanceof HeaderList
+    ? (value: string, key: string) => {
+      if (!isProtocolHeader(key)) target.merge(key, value)
+    }
+    : (value: string, key: string) => {
+      if (!isProtocolHeader(key)) target.append(key, value)
+    }
+  source.forEach(add)
+}
 
 /**
  * The one message a stream must carry where an interceptor's `stream` side stands in for a single

@@ -4,9 +4,26 @@
  * @internal
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
+import { headerList } from "@connect-effect/core/Http"
+
+/** A header list (`Http.headerList`) → a Node outgoing header object (repeated names as arrays). */
+const listToNode = (list: ReadonlyArray<string>): OutgoingHttpHeaders => {
+  const out: OutgoingHttpHeaders = {}
+  for (let i = 0; i < list.length; i += 2) {
+    const key = list[i]!
+    const value = list[i + 1]!
+    const prev = out[key]
+    if (prev === undefined) out[key] = value
+    else if (Array.isArray(prev)) prev.push(value)
+    else out[key] = [prev as string, value]
+  }
+  return out
+}
 
 /** Web `Headers` → a Node outgoing header object (`set-cookie` kept as an array). */
 export const toNode = (headers: Headers): OutgoingHttpHeaders => {
+  const list = headerList(headers)
+  if (list !== undefined) return listToNode(list)
   const out: OutgoingHttpHeaders = {}
   let cookies = false
   headers.forEach((value, key) => {
@@ -22,6 +39,11 @@ export const toNode = (headers: Headers): OutgoingHttpHeaders => {
  * it). Iterating `Headers` yields each `set-cookie` on its own, the others combined.
  */
 export const toRawList = (headers: Headers, out: Array<string>): Array<string> => {
+  const list = headerList(headers)
+  if (list !== undefined) {
+    for (let i = 0; i < list.length; i++) out.push(list[i]!)
+    return out
+  }
   headers.forEach((value, key) => {
     out.push(key, value)
   })
@@ -89,7 +111,10 @@ export const fromObject = (headers: IncomingHttpHeaders): Headers => {
 
 /** True when `headers` is given and holds a field (without building an entry list). */
 export const hasAny = (headers: Headers | undefined): headers is Headers => {
-  if (headers !== undefined) for (const _ of headers.keys()) return true
+  if (headers === undefined) return false
+  const list = headerList(headers)
+  if (list !== undefined) return list.length > 0
+  for (const _ of headers.keys()) return true
   return false
 }
 

@@ -5,7 +5,7 @@
  * @internal
  */
 import * as http2 from "node:http2"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Http from "@connect-effect/core/Http"
@@ -241,9 +241,24 @@ class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
         this.waitForTrailers()
       }
       return true
-    } catch {
+    } catch (e) {
+      this.headFailed(e)
       return false
     }
+  }
+  /**
+   * Sending the head failed on a stream that is still open: a header Node refuses (a
+   * connection-specific field such as `upgrade` set by a handler). The exchange is reset
+   * (INTERNAL_ERROR) and the cause reported, so that the peer is not left waiting for an answer
+   * that cannot come (nor gets Node's default head in its place).
+   */
+  headFailed(error: unknown): void {
+    this.ended = true
+    const stream = this.stream
+    if (stream.destroyed || stream.closed) return
+    this.aborting = true
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+    this.state.onDefect(Cause.die(error))
   }
   head(status: number, headers: Headers, body?: Uint8Array): void {
     if (body !== undefined) {
@@ -260,8 +275,8 @@ class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
           this.waitForTrailers()
           this.stream.end(forWrite(body))
         }
-      } catch {
-        // stream already gone
+      } catch (e) {
+        this.headFailed(e)
       }
       this.reader.discard()
     } else {
