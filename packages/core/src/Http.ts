@@ -12,7 +12,7 @@ import type * as Pull from "effect/Pull"
 import type * as Arr from "effect/Array"
 import * as Context from "effect/Context"
 import type { ConnectError } from "./ConnectError.ts"
-import { HeaderList, listOf } from "./internal/headerList.ts"
+import { hasAny, HeaderList, listOf } from "./internal/headerList.ts"
 
 /**
  * Headers as a caller may give them: a `Headers`, `[name, value]` pairs or a record — the
@@ -121,6 +121,15 @@ export interface ResponseWriter {
  * @since 0.1.0
  */
 export const headerList = (headers: Headers): ReadonlyArray<string> | undefined => listOf(headers)
+
+/**
+ * True when `headers` is given and holds a field, without building the sorted entry list that
+ * iterating a `Headers` builds (adapters ask it of every response's trailers).
+ *
+ * @category utils
+ * @since 0.1.0
+ */
+export const hasHeaders = (headers: Headers | undefined): headers is Headers => hasAny(headers)
 
 /**
  * The raw operations of an adapter's response, which {@link responseWriter} calls in order, so

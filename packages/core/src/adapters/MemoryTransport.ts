@@ -14,7 +14,7 @@ import * as Stream from "effect/Stream"
 import * as ConnectError from "../ConnectError.ts"
 import type { ClientRequest, ClientResponse, ProtocolName, ServerRequest } from "../Http.ts"
 import { HttpClient, responseWriter } from "../Http.ts"
-import { toWeb } from "../internal/headerList.ts"
+import { copyToWeb } from "../internal/headerList.ts"
 import * as Router from "../Router.ts"
 import { readAll } from "../protocol/client.ts"
 import { type ClientOptions, Transport, type TransportConfigError, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "../Transport.ts"
@@ -50,7 +50,7 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
         const chunks = yield* Queue.bounded<Uint8Array, Cause.Done>(16)
         const writer = responseWriter({
           head: (status, headers, bodyBytes) => {
-            Deferred.doneUnsafe(head, Effect.succeed({ status, headers: new Headers(toWeb(headers)) }))
+            Deferred.doneUnsafe(head, Effect.succeed({ status, headers: copyToWeb(headers) }))
             if (bodyBytes !== undefined) {
               if (bodyBytes.byteLength > 0) Queue.offerUnsafe(chunks, bodyBytes)
               Queue.endUnsafe(chunks)
@@ -60,7 +60,7 @@ export const make = <R>(handler: Router.HttpHandler<R>): Effect.Effect<HttpClien
           write: (chunk) => Effect.asVoid(Queue.offer(chunks, chunk)),
           end: (t) => {
             Queue.endUnsafe(chunks)
-            Deferred.doneUnsafe(trailers, Effect.succeed(new Headers(t === undefined ? undefined : toWeb(t))))
+            Deferred.doneUnsafe(trailers, Effect.succeed(t === undefined ? new Headers() : copyToWeb(t)))
           }
         })
         yield* Effect.forkScoped(

@@ -66,12 +66,7 @@ export class HeaderList implements Headers {
 
   /** Appends every field of `source` (a `Headers`, whose fields are valid, or another list). */
   addAll(source: Headers): void {
-    if (source instanceof HeaderList) {
-      const list = source.list
-      for (let i = 0; i < list.length; i += 2) this.merge(list[i]!, list[i + 1]!)
-    } else {
-      source.forEach((value, name) => this.merge(name, value))
-    }
+    eachField(source, (name, value) => this.merge(name, value))
   }
 
   append(name: string, value: string): void {
@@ -187,6 +182,40 @@ export const toWeb = (headers: Headers): Headers => {
   const list = headers.list
   for (let i = 0; i < list.length; i += 2) out.append(list[i]!, list[i + 1]!)
   return out
+}
+
+/** A platform `Headers` with the fields of `headers`, never `headers` itself. */
+export const copyToWeb = (headers: Headers): Headers => (headers instanceof HeaderList ? toWeb(headers) : new Headers(headers))
+
+/**
+ * Calls `f` with each field of `headers`: a list's fields as they are (a name once, `set-cookie`
+ * per value), any other `Headers` in its sorted and combined iteration order.
+ */
+export const eachField = (headers: Headers, f: (name: string, value: string) => void): void => {
+  if (headers instanceof HeaderList) {
+    const list = headers.list
+    for (let i = 0; i < list.length; i += 2) f(list[i]!, list[i + 1]!)
+  } else {
+    headers.forEach((value, name) => f(name, value))
+  }
+}
+
+/**
+ * Sets a field a protocol knows is valid and not yet in `out`: unchecked on a list, `set` on any
+ * other `Headers`.
+ */
+export const putField = (out: Headers, name: string, value: string): void => {
+  if (out instanceof HeaderList) out.add(name, value)
+  else out.set(name, value)
+}
+
+/**
+ * Appends a field read from another `Headers` (so already valid): joined to a name a list
+ * already has (see {@link HeaderList.merge}), `append` on any other `Headers`.
+ */
+export const appendField = (out: Headers, name: string, value: string): void => {
+  if (out instanceof HeaderList) out.merge(name, value)
+  else out.append(name, value)
 }
 
 /** True when `headers` is given and holds a field. */

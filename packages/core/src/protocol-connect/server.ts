@@ -46,9 +46,13 @@ const checkProtocolVersion = (request: ServerRequest, config: Server.ServerConfi
   }
 }
 
-const unaryHeaders = (codecName: string, compression: Compression | undefined, config: Server.ServerConfig) => {
+/** The content types of unary responses (constants: no string built per call). */
+const UNARY_CONTENT_TYPE = { proto: "application/proto", json: "application/json" } as const
+const STREAM_CONTENT_TYPE = { proto: "application/connect+proto", json: "application/connect+json" } as const
+
+const unaryHeaders = (codecName: "proto" | "json", compression: Compression | undefined, config: Server.ServerConfig) => {
   const h = new HeaderList()
-  h.add("content-type", codecName === "proto" ? "application/proto" : `application/${codecName}`)
+  h.add("content-type", UNARY_CONTENT_TYPE[codecName])
   if (compression !== undefined) h.add("content-encoding", compression.name)
   addAcceptEncoding(h, "accept-encoding", config.compressions)
   return h
@@ -184,7 +188,7 @@ const serveStream = (
   let responseCompression: Compression | undefined
   const headers = () => {
     const h = new HeaderList()
-    h.add("content-type", `application/connect+${codecName}`)
+    h.add("content-type", STREAM_CONTENT_TYPE[codecName])
     if (responseCompression !== undefined) h.add("connect-content-encoding", responseCompression.name)
     addAcceptEncoding(h, "connect-accept-encoding", config.compressions)
     return h

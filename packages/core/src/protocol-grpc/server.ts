@@ -38,10 +38,16 @@ export const serve = (
 ): Effect.Effect<void, never, any> => {
   const web = contentType.web
   const protocol = web ? "grpc-web" : "grpc"
-  const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
+  /** The head every response starts with; `grpc-encoding` when the messages are compressed. */
+  const baseHeaders = (compression: Compression | undefined) => {
     const h = new HeaderList()
     h.add("content-type", contentType.value)
+    if (compression !== undefined) h.add("grpc-encoding", compression.name)
     addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
+    return h
+  }
+  const trailersOnly = (error: ConnectError.ConnectError, ctx: HandlerContext | undefined) => {
+    const h = baseHeaders(undefined)
     Server.addUserHeaders(h, Server.sentHeaders(ctx))
     statusTrailers(error, Server.sentTrailers(ctx), h)
     writer.head(200, h, new Uint8Array(0))
@@ -63,13 +69,7 @@ export const serve = (
     requestCompression,
     responseCompression,
     endFlag: web ? Envelope.FLAG_TRAILERS : 0,
-    headers: () => {
-      const h = new HeaderList()
-      h.add("content-type", contentType.value)
-      if (responseCompression !== undefined) h.add("grpc-encoding", responseCompression.name)
-      addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
-      return h
-    },
+    headers: () => baseHeaders(responseCompression),
     finish: (error, ctx, headersSent) =>
       Effect.suspend(() => {
         // trailers-only when there is nothing else to say; with response headers set, send them
@@ -79,9 +79,7 @@ export const serve = (
           return Effect.void
         }
         if (!headersSent) {
-          const h = new HeaderList()
-          h.add("content-type", contentType.value)
-          addAcceptEncoding(h, "grpc-accept-encoding", config.compressions)
+          const h = baseHeaders(undefined)
           Server.addUserHeaders(h, Server.sentHeaders(ctx))
           writer.head(200, h)
         }

@@ -7,7 +7,7 @@ import * as Code from "../Code.ts"
 import * as ConnectError from "../ConnectError.ts"
 import * as GrpcStatus from "./status.ts"
 import * as Server from "../protocol/server.ts"
-import { HeaderList } from "../internal/headerList.ts"
+import { eachField, HeaderList, putField as put } from "../internal/headerList.ts"
 
 /**
  * A parsed gRPC or gRPC-Web content type.
@@ -147,15 +147,6 @@ export const encodeBinaryHeader = (bytes: Uint8Array): string => base64Encode(by
 export const decodeBinaryHeader = (value: string): Uint8Array => base64Decode(value)
 
 /**
- * Sets a status field: valid by construction, and absent from a protocol-built list (user fields
- * never carry protocol names), so a list takes it unchecked.
- */
-const put = (out: Headers, name: string, value: string): void => {
-  if (out instanceof HeaderList) out.add(name, value)
-  else out.set(name, value)
-}
-
-/**
  * The status trailers of a call (`grpc-status` 0 when `error` is undefined).
  *
  * @category encoding
@@ -167,6 +158,8 @@ export const statusTrailers = (
   /** Where to add them (a trailers-only response's headers); new headers by default. */
   out: Headers = new HeaderList()
 ): Headers => {
+  // the status fields are valid by construction, and absent from `out` (user fields never carry
+  // protocol names)
   Server.addUserHeaders(out, trailers)
   if (error === undefined) {
     put(out, "grpc-status", "0")
@@ -193,15 +186,9 @@ export const statusTrailers = (
  */
 export const trailersToWebFrame = (trailers: Headers): Uint8Array => {
   let s = ""
-  if (trailers instanceof HeaderList) {
-    // one line per field (repeated names stay repeated lines, which readers append)
-    const list = trailers.list
-    for (let i = 0; i < list.length; i += 2) s += `${list[i]}: ${list[i + 1]}\r\n`
-  } else {
-    trailers.forEach((value, key) => {
-      s += `${key}: ${value}\r\n`
-    })
-  }
+  eachField(trailers, (name, value) => {
+    s += `${name}: ${value}\r\n`
+  })
   return utf8.encode(s)
 }
 

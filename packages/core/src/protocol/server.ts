@@ -12,7 +12,7 @@ import type { HandlerContext } from "../HandlerContext.ts"
 import type { Peer, ProtocolName, ServerRequest } from "../Http.ts"
 import type { ServerInterceptor } from "../Interceptor.ts"
 import { CurrentCall } from "../HandlerContext.ts"
-import { HeaderList } from "../internal/headerList.ts"
+import { appendField } from "../internal/headerList.ts"
 import { isProtocolHeader } from "../internal/headers.ts"
 
 /** A handler of any kind, untyped (the router checks kinds when routes are built). */
@@ -221,15 +221,9 @@ export const unimplemented = (route: Route) =>
 /** Copies user headers (not protocol ones) from `source` onto `target`. */
 export const addUserHeaders = (target: Headers, source: Headers | undefined): void => {
   if (source === undefined) return
-  // a web `Headers` validated its fields when they were set
-  const add = target instanceof HeaderList
-    ? (value: string, key: string) => {
-      if (!isProtocolHeader(key)) target.merge(key, value)
-    }
-    : (value: string, key: string) => {
-      if (!isProtocolHeader(key)) target.append(key, value)
-    }
-  source.forEach(add)
+  source.forEach((value, key) => {
+    if (!isProtocolHeader(key)) appendField(target, key, value)
+  })
 }
 
 /**

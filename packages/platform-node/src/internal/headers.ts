@@ -4,7 +4,7 @@
  * @internal
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
-import { headerList } from "@connect-effect/core/Http"
+import { hasHeaders, headerList } from "@connect-effect/core/Http"
 
 /** A header list (`Http.headerList`) → a Node outgoing header object (repeated names as arrays). */
 const listToNode = (list: ReadonlyArray<string>): OutgoingHttpHeaders => {
@@ -110,13 +110,7 @@ export const fromObject = (headers: IncomingHttpHeaders): Headers => {
 }
 
 /** True when `headers` is given and holds a field (without building an entry list). */
-export const hasAny = (headers: Headers | undefined): headers is Headers => {
-  if (headers === undefined) return false
-  const list = headerList(headers)
-  if (list !== undefined) return list.length > 0
-  for (const _ of headers.keys()) return true
-  return false
-}
+export const hasAny = hasHeaders
 
 /** An empty Node outgoing header object, shared (never written to). */
 export const EMPTY: OutgoingHttpHeaders = {}
