@@ -11,6 +11,14 @@ export const BUF = `${ROOT}/node_modules/.bin/buf`
 /** Runs the workspace packages from their TypeScript sources (see .npmrc). */
 export const SOURCE_CONDITION = "--conditions=@connect-effect/source"
 
+/**
+ * `BENCH_TRACE_GC=DIR`: the Node servers run with `--trace-gc-nvp` and every line a server prints
+ * is appended, prefixed with the wall-clock milliseconds, to DIR/<impl>.log together with a
+ * `### <row> <rep> start|end` mark around each measured window, so a row's collections can be
+ * read afterwards (how many, why, what each promoted). Off by default: the traces cost CPU.
+ */
+export const TRACE_GC_DIR: string | undefined = process.env.BENCH_TRACE_GC || undefined
+
 /** Clock ticks per second of /proc/<pid>/stat (CLK_TCK, 100 on Linux). */
 const CLK_TCK = (() => {
   const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
@@ -156,14 +164,21 @@ export interface Proc {
   readonly log: Array<string>
   /** Resolves with the next stderr line matching `re`. */
   nextLine(re: RegExp, timeoutMs: number): Promise<string | undefined>
+  /** Writes a line into the process's trace file (`tee`), if it has one. */
+  mark(text: string): void
   exited: boolean
 }
 
-export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd = ROOT): Proc => {
+export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, cwd = ROOT, tee?: string): Proc => {
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
   const log: Array<string> = []
   const waiters: Array<{ re: RegExp; resolve: (l: string | undefined) => void }> = []
+  const teeFd = tee === undefined ? undefined : fs.openSync(tee, "a")
+  const write = (line: string) => {
+    if (teeFd !== undefined) fs.writeSync(teeFd, `${Date.now()} ${line}\n`)
+  }
   const onLine = (line: string) => {
+    write(line)
     log.push(line)
     if (log.length > 2000) log.splice(0, 1000)
     for (let i = 0; i < waiters.length; i++) {
@@ -192,6 +207,7 @@ export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, c
     child,
     pid: child.pid ?? -1,
     log,
+    mark: (text) => write(`### ${text}`),
     exited: false,
     nextLine: (re, timeoutMs) =>
       new Promise((resolve) => {
@@ -206,7 +222,10 @@ export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, c
         }, timeoutMs)
       })
   }
-  child.on("exit", () => (proc.exited = true))
+  child.on("exit", () => {
+    proc.exited = true
+    if (teeFd !== undefined) fs.closeSync(teeFd)
+  })
   child.on("error", (e) => {
     log.push(String(e))
     proc.exited = true

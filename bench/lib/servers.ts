@@ -1,7 +1,7 @@
 /** The servers under test: how to start each one (pinned to core 0) and what it speaks. */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { BENCH, BUN, NODE, pinned, sleep, SOURCE_CONDITION, startProc, type Proc } from "./proc.ts"
+import { BENCH, BUN, NODE, pinned, sleep, SOURCE_CONDITION, startProc, TRACE_GC_DIR, type Proc } from "./proc.ts"
 
 export type Impl =
   | "ours-node"
@@ -36,7 +36,10 @@ export interface ServerSpec {
   readonly requires?: string
 }
 
-const ts = (file: string) => (port: number) => [NODE, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", `${BENCH}/servers/${file}`, "--port", String(port)]
+const ts = (file: string) => (port: number) => [
+  NODE, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", ...(TRACE_GC_DIR === undefined ? [] : ["--trace-gc-nvp"]),
+  `${BENCH}/servers/${file}`, "--port", String(port)
+]
 const bunTs = (file: string) => (port: number) => [BUN, SOURCE_CONDITION, `${BENCH}/servers/${file}`, "--port", String(port)]
 
 /**
@@ -115,7 +118,9 @@ export const portFree = (port: number): Promise<boolean> =>
 
 /** Starts a server pinned to core 0 and waits until its port accepts connections. */
 export const startServer = async (spec: ServerSpec, port: number): Promise<Running | string> => {
-  const proc = startProc(pinned(0, spec.argv(port)), { ...process.env, BENCH_ADMIN: "1", ...spec.env }, spec.cwd)
+  if (TRACE_GC_DIR !== undefined) fs.mkdirSync(TRACE_GC_DIR, { recursive: true })
+  const tee = TRACE_GC_DIR === undefined ? undefined : `${TRACE_GC_DIR}/${spec.impl}.log`
+  const proc = startProc(pinned(0, spec.argv(port)), { ...process.env, BENCH_ADMIN: "1", ...spec.env }, spec.cwd, tee)
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
     if (proc.exited) return `exited at start: ${proc.log.slice(-5).join(" | ")}`
