@@ -276,7 +276,7 @@ export const fromRouter = <R, E = never, R2 = never>(
         graceTimer = setTimeout(() => {
           graceTimer = undefined
           // the remaining calls are interrupted: each is answered 500, or reset once it started
-          for (const fiber of Array.from(state.fibers)) fiber.interruptUnsafe()
+          for (const fiber of state.running.fibers()) fiber.interruptUnsafe()
           // exchanges whose peer never lets them close do not hold the shutdown
           forceTimer = setTimeout(finish, RequestTimeouts.CUT_AFTER_MS)
         }, gracePeriodMs)

@@ -19,7 +19,8 @@ export type Handler = (request: ServerRequest, writer: ResponseWriter) => Effect
 export interface State {
   closing: boolean
   inflight: number
-  readonly fibers: Set<Fiber.Fiber<void>>
+  /** The exchanges whose handler runs (shutdown interrupts them). */
+  readonly running: Running
   readonly runFork: (effect: Effect.Effect<void, never, any>) => Fiber.Fiber<void>
   readonly onDefect: (cause: Cause.Cause<unknown>) => void
   onIdle: (() => void) | undefined
@@ -31,6 +32,13 @@ export interface State {
 
 /** Per-request state shared by both protocols. */
 export class Exchange implements RequestTimeouts.Timed {
+  /** Links among the server's running exchanges (see {@link Running}). */
+  runPrev: Exchange | undefined = undefined
+  runNext: Exchange | undefined = undefined
+  /** Links among the armed request timeouts (see `Sweeper.Entry`). */
+  sweepPrev: RequestTimeouts.Timed | undefined = undefined
+  sweepNext: RequestTimeouts.Timed | undefined = undefined
+  armed = false
   headSent = false
   ended = false
   closed = false
@@ -54,6 +62,39 @@ export class Exchange implements RequestTimeouts.Timed {
   abort(): void {}
 }
 
+/**
+ * The exchanges whose handler fiber runs, as a list through the exchanges themselves, for the
+ * same reason as the sweepers' lists (`Sweeper.Entry`): a `Set` of per-call fibers on the
+ * server's state kept every fiber it had held alive into the old generation once one of its
+ * tables had been promoted.
+ */
+export class Running {
+  first: Exchange | undefined = undefined
+
+  add(ex: Exchange): void {
+    ex.runNext = this.first
+    if (this.first !== undefined) this.first.runPrev = ex
+    this.first = ex
+  }
+
+  delete(ex: Exchange): void {
+    const prev = ex.runPrev
+    const next = ex.runNext
+    if (prev === undefined) {
+      if (this.first === ex) this.first = next
+    } else prev.runNext = next
+    if (next !== undefined) next.runPrev = prev
+    ex.runPrev = ex.runNext = undefined
+  }
+
+  /** The fibers running now (a copy: interrupting one may end its exchange). */
+  fibers(): Array<Fiber.Fiber<void>> {
+    const out: Array<Fiber.Fiber<void>> = []
+    for (let ex = this.first; ex !== undefined; ex = ex.runNext) if (ex.fiber !== undefined) out.push(ex.fiber)
+    return out
+  }
+}
+
 const exchangeDone = (state: State): void => {
   state.inflight--
   if (state.inflight === 0 && state.onIdle !== undefined) state.onIdle()
@@ -68,10 +109,9 @@ export const run = (
   state.inflight++
   const fiber = state.runFork(effect)
   ex.fiber = fiber
-  state.fibers.add(fiber)
-  // the observer reads the fiber from the exchange: one captured variable less per open call
+  state.running.add(ex)
   fiber.addObserver((exit) => {
-    state.fibers.delete(ex.fiber!)
+    state.running.delete(ex)
     ex.fiberDone = true
     if (!ex.ended && !ex.closed && !state.killed) {
       if (Exit.isSuccess(exit)) {
@@ -90,7 +130,7 @@ export const onClose = (state: State, ex: Exchange): void => {
   if (ex.closed) return
   ex.closed = true
   if (ex.expire !== undefined) {
-    state.requestTimeouts.armed.delete(ex)
+    state.requestTimeouts.disarm(ex)
     ex.expire = undefined
   }
   if (!ex.ended) {

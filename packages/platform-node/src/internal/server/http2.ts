@@ -52,7 +52,7 @@ export interface StateOptions {
 export const makeState = <R>(context: Context.Context<R>, options: StateOptions): State => ({
   closing: false,
   inflight: 0,
-  fibers: new Set(),
+  running: new Exchange.Running(),
   runFork: Effect.runForkWith(context) as unknown as Exchange.State["runFork"],
   onDefect: options.onDefect ?? ((cause) => Effect.runSyncWith(context)(logDefect(cause))),
   onIdle: undefined,
@@ -357,7 +357,7 @@ export const make = (state: State, handler: Exchange.Handler, config: Config): S
       const activity = IdleSessions.watch(state.idleSessions, session)
       session.once("close", () => {
         sessions.delete(session)
-        state.idleSessions.armed.delete(activity)
+        state.idleSessions.disarm(activity)
       })
     } else session.once("close", () => sessions.delete(session))
     if (state.closing) session.close()

@@ -8,7 +8,7 @@ import type * as http2 from "node:http2"
 import * as Sweeper from "./sweeper.ts"
 
 /** Streams open on one HTTP/2 session, for its idle timeout. */
-export interface SessionActivity {
+export interface SessionActivity extends Sweeper.Entry {
   readonly session: http2.ServerHttp2Session
   /** Open streams: the session is idle at 0. */
   streams: number
@@ -20,10 +20,10 @@ export interface SessionActivity {
 export type IdleSessions = Sweeper.Sweeper<SessionActivity>
 
 /** Closes the sessions that are due; stops at the first one not yet due, as they are in the order they became idle. */
-const check = (idle: Set<SessionActivity>, n: number): void => {
-  for (const activity of idle) {
+const check = (idle: IdleSessions, n: number): void => {
+  for (const activity of idle.entries()) {
     if (activity.closeAtSweep > n) break
-    idle.delete(activity)
+    idle.disarm(activity)
     const session = activity.session
     if (!session.closed && !session.destroyed) session.close()
   }
@@ -35,9 +35,9 @@ export const make = (http2IdleTimeoutMs: number): IdleSessions => new Sweeper.Sw
 /** Where a session keeps its {@link SessionActivity} (absent when the idle timeout is off). */
 const ACTIVITY = Symbol("activity")
 
-/** Starts the idle clock of a new session; its activity is to be deleted from `idle.armed` on close. */
+/** Starts the idle clock of a new session; its activity is to be disarmed on close. */
 export const watch = (idle: IdleSessions, session: http2.ServerHttp2Session): SessionActivity => {
-  const activity: SessionActivity = { session, streams: 0, closeAtSweep: 0 }
+  const activity: SessionActivity = { session, streams: 0, closeAtSweep: 0, sweepPrev: undefined, sweepNext: undefined, armed: false }
   ;(session as { [ACTIVITY]?: SessionActivity })[ACTIVITY] = activity
   sessionIdle(idle, activity)
   return activity
@@ -46,7 +46,7 @@ export const watch = (idle: IdleSessions, session: http2.ServerHttp2Session): Se
 /** The session of `stream` opened it: not idle any more. */
 export const streamOpened = (idle: IdleSessions, stream: http2.ServerHttp2Stream): SessionActivity | undefined => {
   const activity = (stream.session as { [ACTIVITY]?: SessionActivity } | undefined)?.[ACTIVITY]
-  if (activity !== undefined && activity.streams++ === 0) idle.armed.delete(activity)
+  if (activity !== undefined && activity.streams++ === 0) idle.disarm(activity)
   return activity
 }
 

@@ -200,7 +200,7 @@ export const listen = (
       state.killed = true
       for (const socket of sockets) socket.destroy()
       for (const session of sessions) session.destroy()
-      for (const fiber of Array.from(state.fibers)) fiber.interruptUnsafe()
+      for (const fiber of state.running.fibers()) fiber.interruptUnsafe()
       forceTimer = setTimeout(() => {
         forceTimer = undefined
         for (const socket of sockets) socket.destroy()

@@ -8,11 +8,11 @@ import * as ConnectError from "@connect-effect/core/ConnectError"
 import * as Sweeper from "./sweeper.ts"
 
 /** What the sweeper reads and writes on one exchange. */
-export interface Timed {
+export interface Timed extends Sweeper.Entry {
   /** Answered exchanges cannot time out any more. */
   readonly headSent: boolean
   readonly closed: boolean
-  /** The sweep at which the request (body) timeout expires (armed while in `RequestTimeouts.armed`). */
+  /** The sweep at which the request (body) timeout expires (while armed). */
   expireAtSweep: number
   /** The request body the timeout watches. */
   timedReadable: Readable | undefined
@@ -23,12 +23,12 @@ export interface Timed {
 /** Exchanges whose request timeout is armed. */
 export type RequestTimeouts = Sweeper.Sweeper<Timed>
 
-const check = (timed: Set<Timed>, n: number): void => {
-  for (const ex of timed) {
+const check = (timed: RequestTimeouts, n: number): void => {
+  for (const ex of timed.entries()) {
     // answered exchanges cannot time out any more: drop them early
-    if (ex.headSent) timed.delete(ex)
+    if (ex.headSent) timed.disarm(ex)
     else if (ex.expireAtSweep <= n) {
-      timed.delete(ex)
+      timed.disarm(ex)
       if (!ex.closed && ex.timedReadable?.readableEnded === false) ex.expire?.()
     }
   }
