@@ -173,7 +173,11 @@ export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, c
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
   const log: Array<string> = []
   const waiters: Array<{ re: RegExp; resolve: (l: string | undefined) => void }> = []
-  const teeFd = tee === undefined ? undefined : fs.openSync(tee, "a")
+  let teeFd = tee === undefined ? undefined : fs.openSync(tee, "a")
+  const closeTee = () => {
+    if (teeFd !== undefined) fs.closeSync(teeFd)
+    teeFd = undefined
+  }
   const write = (line: string) => {
     if (teeFd !== undefined) fs.writeSync(teeFd, `${Date.now()} ${line}\n`)
   }
@@ -224,11 +228,13 @@ export const startProc = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv, c
   }
   child.on("exit", () => {
     proc.exited = true
-    if (teeFd !== undefined) fs.closeSync(teeFd)
+    closeTee()
   })
   child.on("error", (e) => {
     log.push(String(e))
     proc.exited = true
+    // a process that could not be spawned never emits "exit"
+    closeTee()
   })
   return proc
 }

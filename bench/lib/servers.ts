@@ -36,10 +36,11 @@ export interface ServerSpec {
   readonly requires?: string
 }
 
-const ts = (file: string) => (port: number) => [
-  NODE, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", ...(TRACE_GC_DIR === undefined ? [] : ["--trace-gc-nvp"]),
-  `${BENCH}/servers/${file}`, "--port", String(port)
+/** The flags every Node server of the bench runs with (`--trace-gc-nvp` under BENCH_TRACE_GC). */
+const NODE_FLAGS: ReadonlyArray<string> = [
+  SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", ...(TRACE_GC_DIR === undefined ? [] : ["--trace-gc-nvp"])
 ]
+const ts = (file: string) => (port: number) => [NODE, ...NODE_FLAGS, `${BENCH}/servers/${file}`, "--port", String(port)]
 const bunTs = (file: string) => (port: number) => [BUN, SOURCE_CONDITION, `${BENCH}/servers/${file}`, "--port", String(port)]
 
 /**
@@ -69,7 +70,7 @@ export const SPECS: Record<Impl, ServerSpec> = {
     impl: "ours-node-base", label: "ours (Node, baseline)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true,
     argv: (port) => {
       if (baseline === undefined) throw new Error("ours-node-base needs --baseline DIR")
-      return [baseline.node, SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", `${baseline.bench}/servers/ours-node.ts`, "--port", String(port)]
+      return [baseline.node, ...NODE_FLAGS, `${baseline.bench}/servers/ours-node.ts`, "--port", String(port)]
     },
     get cwd() {
       return baseline?.dir

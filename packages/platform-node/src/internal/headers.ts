@@ -4,7 +4,7 @@
  * @internal
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http"
-import { hasHeaders, headerList } from "@connect-effect/core/Http"
+import { headerList } from "@connect-effect/core/Http"
 
 /** A header list (`Http.headerList`) → a Node outgoing header object (repeated names as arrays). */
 const listToNode = (list: ReadonlyArray<string>): OutgoingHttpHeaders => {
@@ -108,9 +108,6 @@ export const fromObject = (headers: IncomingHttpHeaders): Headers => {
   }
   return out
 }
-
-/** True when `headers` is given and holds a field (without building an entry list). */
-export const hasAny = hasHeaders
 
 /** An empty Node outgoing header object, shared (never written to). */
 export const EMPTY: OutgoingHttpHeaders = {}

@@ -121,7 +121,7 @@ export const handle = (
     }
   })
   const end = (trailers: Headers | undefined): void => {
-    if (NodeHeaders.hasAny(trailers)) res.addTrailers(NodeHeaders.toNode(trailers) as http.OutgoingHttpHeaders)
+    if (Http.hasHeaders(trailers)) res.addTrailers(NodeHeaders.toNode(trailers) as http.OutgoingHttpHeaders)
     res.end()
     reader.discard()
   }
@@ -144,7 +144,7 @@ export const handle = (
     endWithoutHead: (trailers) => {
       res.writeHead(
         200,
-        NodeHeaders.hasAny(trailers) ? (state.closing ? { connection: "close" } : NodeHeaders.EMPTY) : state.closing
+        Http.hasHeaders(trailers) ? (state.closing ? { connection: "close" } : NodeHeaders.EMPTY) : state.closing
         ? { "content-length": 0, connection: "close" }
         : { "content-length": 0 }
       )

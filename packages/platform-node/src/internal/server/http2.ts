@@ -287,12 +287,12 @@ class H2Exchange extends Exchange.Exchange implements Http.ResponseSink {
     return this.stream.write(forWrite(chunk)) ? Effect.void : waitDrain(this.stream)
   }
   end(t?: Headers): void {
-    if (NodeHeaders.hasAny(t)) this.endTrailers = t
+    if (Http.hasHeaders(t)) this.endTrailers = t
     this.stream.end()
     this.reader.discard()
   }
   endWithoutHead(t?: Headers): void {
-    if (NodeHeaders.hasAny(t)) {
+    if (Http.hasHeaders(t)) {
       this.respond(200, undefined, false)
       this.end(t)
     } else {
