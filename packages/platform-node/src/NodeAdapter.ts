@@ -223,7 +223,7 @@ export const fromRouter = <R, E = never, R2 = never>(
         // the compatibility response sends its own (empty) trailers on 'wantTrailers'; the
         // exchange sends the call's
         stream.removeAllListeners("wantTrailers")
-        Http2.handle(state, handler, stream, req.headers, url)
+        Http2.handle(state, handler, stream, req.headers, req.rawHeaders, url)
       } else {
         Http1.handle(state, handler, req as http.IncomingMessage, res as http.ServerResponse, url)
       }

@@ -294,6 +294,75 @@ describe("NodeServer + NodeHttpClient", () => {
       expect(["canceled", "interrupted"]).toContain(yield* Deferred.await(outcome).pipe(Effect.timeout("3 seconds")))
     }))
 
+  /**
+   * Answers with what the handler sees of the request headers, through `header` (read first: it
+   * answers from the raw list until the `Headers` exist) and through `headers`.
+   */
+  const seenHeaders: NodeServer.Handler<never> = (req, w) =>
+    Effect.sync(() => {
+      const fields = ["cookie", "x-multi", "x-spaced", "x-missing"]
+      const singles = fields.map((name) => req.header?.(name) ?? "(none)")
+      const names: Array<string> = []
+      req.headers.forEach((_, name) => names.push(name))
+      const seen: Record<string, unknown> = { names }
+      fields.forEach((name, i) => seen[name] = [req.headers.get(name), singles[i]])
+      w.head(200, new Headers({ "content-type": "application/json" }), enc.encode(JSON.stringify(seen)))
+    })
+  const expectSeen = (body: string, http: "1.1" | "2") => {
+    const seen = JSON.parse(body)
+    // cookie fields joined with "; " (RFC 9113 §8.2.3), other repeated names with ", ", values trimmed
+    expect(seen["cookie"]).toEqual(["a=1; b=2", "a=1; b=2"])
+    expect(seen["x-multi"]).toEqual(["one, two", "one, two"])
+    expect(seen["x-spaced"]).toEqual(["padded", "padded"])
+    expect(seen["x-missing"]).toEqual([null, "(none)"])
+    // no pseudo-header reaches the handler's Headers
+    expect(seen.names.filter((n: string) => n.startsWith(":"))).toEqual([])
+    expect(seen.names).toEqual(expect.arrayContaining(["cookie", "x-multi", "x-spaced", ...(http === "1.1" ? ["host"] : [])]))
+  }
+
+  it.live("request headers as the handler sees them over HTTP/2: separate cookie fields, repeated names, no pseudo-headers", () =>
+    Effect.gen(function*() {
+      const server = yield* NodeServer.make(seenHeaders)
+      const session = http2.connect(server.url)
+      const body = yield* Effect.callback<string>((resume) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/headers",
+          "cookie": ["a=1", "b=2"],
+          "x-multi": ["one", "two"],
+          // HTTP/2 field values cannot start or end with whitespace (RFC 9113 §8.2.1)
+          "x-spaced": "padded"
+        })
+        let text = ""
+        stream.setEncoding("utf8")
+        stream.on("data", (d: string) => text += d)
+        stream.on("end", () => resume(Effect.succeed(text)))
+        stream.on("error", (e) => resume(Effect.die(e)))
+        stream.end()
+      }).pipe(Effect.timeout("3 seconds"), Effect.ensuring(Effect.sync(() => session.destroy())))
+      expectSeen(body, "2")
+    }))
+
+  it.live("request headers as the handler sees them over HTTP/1.1: two Cookie lines, repeated names", () =>
+    Effect.gen(function*() {
+      const server = yield* NodeServer.make(seenHeaders)
+      const response = yield* Effect.callback<string>((resume) => {
+        const socket = net.connect(server.port, "127.0.0.1")
+        let text = ""
+        socket.setEncoding("utf8")
+        socket.on("data", (d: string) => text += d)
+        socket.on("end", () => resume(Effect.succeed(text)))
+        socket.on("error", (e) => resume(Effect.die(e)))
+        socket.write(
+          "POST /headers HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nX-Multi: one\r\nCookie: b=2\r\nX-Multi: two\r\n" +
+            "X-Spaced:   padded\t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+      }).pipe(Effect.timeout("3 seconds"))
+      expect(response.startsWith("HTTP/1.1 200")).toBe(true)
+      const body = response.slice(response.indexOf("\r\n\r\n") + 4)
+      expectSeen(body.includes("{") && !body.startsWith("{") ? body.slice(body.indexOf("{"), body.lastIndexOf("}") + 1) : body, "1.1")
+    }))
+
   it.live("http/2 session is reused across calls and re-established after a restart", () =>
     Effect.gen(function*() {
       const first = yield* startServer(echo)

@@ -50,13 +50,30 @@ export const toRawList = (headers: Headers, out: Array<string>): Array<string> =
   return out
 }
 
-/** Node's `rawHeaders` list (`[name, value, name, value, …]`) → web `Headers`. */
+/**
+ * Node's `rawHeaders` list (`[name, value, name, value, …]`, HTTP/1.1 or HTTP/2) → web `Headers`.
+ * HTTP/2 pseudo-headers are left out, and `cookie` fields are joined with "; " (RFC 9113
+ * §8.2.3: HTTP/2 clients may send each cookie as a field of its own), as Node's HTTP/2 header
+ * object does; other repeated names are appended (`get` joins them with ", ").
+ */
 export const fromRaw = (raw: ReadonlyArray<string>): Headers => {
   const out = new Headers()
+  let cookie: string | null = null
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    out.append(raw[i]!, raw[i + 1]!)
+    const name = raw[i]!
+    if (name.charCodeAt(0) === 58 /* : */) continue
+    if (isCookie(name)) cookie = joinCookie(cookie, raw[i + 1]!)
+    else out.append(name, raw[i + 1]!)
   }
+  if (cookie !== null) out.set("cookie", cookie)
   return out
+}
+
+const isCookie = (name: string): boolean => name.length === 6 && name.toLowerCase() === "cookie"
+
+const joinCookie = (cookie: string | null, value: string): string => {
+  const v = normalize(value)
+  return cookie === null ? v : `${cookie}; ${v}`
 }
 
 /** Removes leading and trailing HTTP whitespace, as web `Headers` normalizes values. */
@@ -80,19 +97,13 @@ export const getRaw = (raw: ReadonlyArray<string>, name: string): string | null 
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const key = raw[i]!
     if (key.length !== name.length || key.toLowerCase() !== name) continue
+    if (name === "cookie") {
+      out = joinCookie(out, raw[i + 1]!)
+      continue
+    }
     const value = normalize(raw[i + 1]!)
     out = out === null ? value : `${out}, ${value}`
   }
-  return out
-}
-
-/** One header of a Node incoming header object by lower-case name, as `fromObject(headers).get(name)` gives it. */
-export const getObject = (headers: IncomingHttpHeaders, name: string): string | null => {
-  const value = headers[name]
-  if (value === undefined) return null
-  if (typeof value === "string") return normalize(value)
-  let out: string | null = null
-  for (const v of value) out = out === null ? normalize(v) : `${out}, ${normalize(v)}`
   return out
 }
 

@@ -151,7 +151,7 @@ export const handle = (
       end(trailers)
     }
   }, ex)
-  const request = new NodeRequest.NodeRequest(req.method ?? "GET", url, "1.1", req.rawHeaders, undefined, reader, ex, req.socket)
+  const request = new NodeRequest.NodeRequest(req.method ?? "GET", url, "1.1", req.rawHeaders, reader, ex, req.socket)
   res.on("close", () => Exchange.onClose(state, ex))
   RequestTimeouts.arm(state.requestTimeouts, req, ex, () => {
     if (!res.headersSent) res.setHeader("connection", "close")

@@ -312,13 +312,14 @@ export const handle = (
   handler: Exchange.Handler,
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
+  rawHeaders: ReadonlyArray<string>,
   url: string = headers[":path"] ?? "/"
 ): void => {
   const ex = new H2Exchange(state, stream, IdleSessions.streamOpened(state.idleSessions, stream))
   ;(stream as OwnedStream)[kExchange] = ex
   stream.on("error", onStreamError)
   stream.on("close", onStreamClose)
-  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", url, "2", undefined, headers, ex.reader, ex, stream)
+  const request = new NodeRequest.NodeRequest(headers[":method"] ?? "GET", url, "2", rawHeaders, ex.reader, ex, stream)
   RequestTimeouts.arm(state.requestTimeouts, stream, ex, expireH2)
   Exchange.run(state, handler(request, ex.writer), ex)
 }
@@ -347,7 +348,7 @@ export const make = (state: State, handler: Exchange.Handler, config: Config): S
       // RST_STREAM(ENHANCE_YOUR_CALM), the handler never runs
       stream.on("error", noop)
       stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
-    } else handle(state, handler, stream, headers)
+    } else handle(state, handler, stream, headers, rawHeaders)
   })
   server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session)

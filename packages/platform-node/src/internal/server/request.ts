@@ -40,10 +40,11 @@ export class NodeRequest implements ServerRequest {
   readonly method: string
   readonly url: string
   readonly httpVersion: "1.1" | "2"
-  /** HTTP/1.1: Node's `rawHeaders`. */
-  readonly rawHeaders: ReadonlyArray<string> | undefined
-  /** HTTP/2: Node's header object. */
-  readonly objectHeaders: http2.IncomingHttpHeaders | undefined
+  /**
+   * Node's `rawHeaders` (HTTP/2 as well: its header object, a dictionary-mode object of ≈ 470 B,
+   * would be kept as long as the call).
+   */
+  readonly rawHeaders: ReadonlyArray<string>
   readonly reader: BodyReader
   readonly ex: Exchange.Exchange
   readonly peerSource: PeerSource
@@ -54,8 +55,7 @@ export class NodeRequest implements ServerRequest {
     method: string,
     url: string,
     httpVersion: "1.1" | "2",
-    rawHeaders: ReadonlyArray<string> | undefined,
-    objectHeaders: http2.IncomingHttpHeaders | undefined,
+    rawHeaders: ReadonlyArray<string>,
     reader: BodyReader,
     ex: Exchange.Exchange,
     peerSource: PeerSource
@@ -64,21 +64,16 @@ export class NodeRequest implements ServerRequest {
     this.url = url
     this.httpVersion = httpVersion
     this.rawHeaders = rawHeaders
-    this.objectHeaders = objectHeaders
     this.reader = reader
     this.ex = ex
     this.peerSource = peerSource
   }
   get headers(): Headers {
-    return (this.webHeaders ??= this.rawHeaders !== undefined
-      ? NodeHeaders.fromRaw(this.rawHeaders)
-      : NodeHeaders.fromObject(this.objectHeaders ?? {}))
+    return (this.webHeaders ??= NodeHeaders.fromRaw(this.rawHeaders))
   }
   header(name: string): string | null {
     if (this.webHeaders !== undefined) return this.webHeaders.get(name)
-    return this.rawHeaders !== undefined
-      ? NodeHeaders.getRaw(this.rawHeaders, name)
-      : NodeHeaders.getObject(this.objectHeaders ?? {}, name)
+    return NodeHeaders.getRaw(this.rawHeaders, name)
   }
   get body(): Stream.Stream<Uint8Array, ConnectError.ConnectError> {
     return this.reader.stream
