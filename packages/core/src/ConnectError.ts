@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import * as Schema from "effect/Schema"
+import * as Data from "effect/Data"
 import * as Code from "./Code.ts"
 import type { HeadersInput } from "./internal/headersInput.ts"
 import type { DescMessage, Message, MessageInitShape, MessageShape, Registry } from "@bufbuild/protobuf"
@@ -23,12 +23,6 @@ export interface ErrorDetail {
   readonly debug?: unknown
 }
 
-const ErrorDetailSchema = Schema.Struct({
-  type: Schema.String,
-  value: Schema.Uint8Array,
-  debug: Schema.optional(Schema.Unknown)
-})
-
 /** `Error` with V8's `stackTraceLimit` (not in the standard library's types; absent on some engines). */
 const V8Error = Error as ErrorConstructor & { stackTraceLimit?: number | undefined }
 
@@ -39,38 +33,58 @@ const canSetStackTraceLimit = ((): boolean => {
   return "value" in desc ? desc.writable === true : desc.set !== undefined
 })()
 
+/** The fields of a {@link ConnectError}. */
+interface Fields {
+  readonly code: Code.Code
+  readonly message: string
+  readonly metadata?: Headers | undefined
+  readonly details?: ReadonlyArray<ErrorDetail> | undefined
+}
+
+const codes: ReadonlySet<string> = new Set(Code.all)
+
+/** Rejects what the types forbid but JavaScript callers can still pass (an unknown code would reach the wire). */
+const checkFields = (props: Fields): void => {
+  if (typeof props !== "object" || props === null) throw new TypeError("ConnectError: expected { code, message }")
+  if (!codes.has(props.code)) throw new TypeError(`ConnectError: unknown code ${JSON.stringify(props.code)}`)
+  if (typeof props.message !== "string") throw new TypeError("ConnectError: message must be a string")
+  if (props.metadata !== undefined && !(props.metadata instanceof Headers)) {
+    throw new TypeError("ConnectError: metadata must be a Headers")
+  }
+  if (props.details !== undefined) {
+    if (!Array.isArray(props.details)) throw new TypeError("ConnectError: details must be an array")
+    for (const d of props.details) {
+      if (typeof d?.type !== "string" || !(d.value instanceof Uint8Array)) {
+        throw new TypeError("ConnectError: a detail must be { type: string, value: Uint8Array }")
+      }
+    }
+  }
+}
+
 /**
  * An RPC error: a Connect `code`, a human-readable `message`, `metadata` (response headers
  * and trailers of the failed call), and `details` (packed protobuf messages).
  *
+ * A tagged, yieldable error (`_tag: "ConnectError"`, like `Data.TaggedError`). It is not built on
+ * `effect/Schema`, so using this library does not load Schema's module graph (about 6 MB of heap
+ * in every process); `ConnectErrorSchema` gives a schema for it where one is wanted.
+ *
  * @category errors
  * @since 0.1.0
  */
-export class ConnectError extends Schema.TaggedError<ConnectError>()("ConnectError", {
-  code: Schema.Literals(Code.all),
-  message: Schema.String,
-  metadata: Schema.optional(Schema.instanceOf(Headers)),
-  details: Schema.optional(Schema.Array(ErrorDetailSchema))
-}) {
+export class ConnectError extends Data.TaggedError("ConnectError")<Fields> {
   /**
    * Built without capturing a JavaScript stack trace, like Effect's own `SchemaError`: a
    * `ConnectError` is an expected error carried as data in the error channel, capturing a stack
    * costs more than the rest of a failed call (4–15 µs here), and the place it was raised is in the
    * Effect's spans. The `cause` (`make`'s option, `from`) keeps the underlying error's own stack.
    */
-  constructor(
-    props: {
-      readonly code: Code.Code
-      readonly message: string
-      readonly metadata?: Headers | undefined
-      readonly details?: ReadonlyArray<ErrorDetail> | undefined
-    },
-    options?: Schema.MakeOptions
-  ) {
+  constructor(props: Fields) {
+    checkFields(props)
     const limit = V8Error.stackTraceLimit
     if (canSetStackTraceLimit) V8Error.stackTraceLimit = 0
     try {
-      super(props, options)
+      super(props)
     } finally {
       if (canSetStackTraceLimit) V8Error.stackTraceLimit = limit
     }

@@ -9,6 +9,7 @@
 export * as Code from "./Code.ts"
 /** Typed Connect errors with metadata and details. */
 export * as ConnectError from "./ConnectError.ts"
+export * as ConnectErrorSchema from "./ConnectErrorSchema.ts"
 /** Typed domain errors: protobuf messages a method declares it may fail with, as tagged Effect errors. */
 export * as DomainError from "./DomainError.ts"
 /** Options of a single call (headers, timeout, header/trailer callbacks). */

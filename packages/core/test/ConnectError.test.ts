@@ -4,6 +4,7 @@ import { DurationSchema, Int32ValueSchema, StringValueSchema } from "@bufbuild/p
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as ConnectError from "../src/ConnectError.ts"
+import { ConnectErrorSchema } from "../src/ConnectErrorSchema.ts"
 import { errorToJson } from "../src/protocol-connect/wire.ts"
 
 describe("ConnectError", () => {
@@ -43,7 +44,7 @@ describe("ConnectError", () => {
       const error = ConnectError.from(new Error("secret stack"), "internal")
       expect(errorToJson(error)).toEqual({ code: "internal", message: "secret stack" })
       expect(error.toString()).toBe("[internal] secret stack")
-      const encoded = Schema.encodeSync(ConnectError.ConnectError)(error)
+      const encoded = Schema.encodeSync(ConnectErrorSchema)(error)
       expect(Object.keys(encoded)).not.toContain("cause")
       const copy = ConnectError.withMetadata(error, new Headers({ "x-a": "1" }))
       expect(copy.cause).toBe(error.cause)
@@ -83,6 +84,54 @@ describe("ConnectError", () => {
       ])
       expect(found.map((m) => isMessage(m, StringValueSchema) || isMessage(m, Int32ValueSchema) ? m.value : m)).toEqual(["a", 7, "b"])
       expect(ConnectError.findDetails(error, createRegistry())).toEqual([])
+    })
+  })
+
+  describe("construction", () => {
+    it("rejects fields the types forbid, with a TypeError that names the field", () => {
+      const bad: Array<[unknown, RegExp]> = [
+        [{ code: "nope", message: "x" }, /unknown code "nope"/],
+        [{ code: "internal", message: 1 }, /message must be a string/],
+        [{ code: "internal", message: "x", metadata: { a: "1" } }, /metadata must be a Headers/],
+        [{ code: "internal", message: "x", details: "d" }, /details must be an array/],
+        [{ code: "internal", message: "x", details: [{ type: "t", value: "v" }] }, /a detail must be/],
+        [null, /expected \{ code, message \}/]
+      ]
+      for (const [props, message] of bad) {
+        expect(() => new ConnectError.ConnectError(props as never)).toThrow(message)
+      }
+    })
+
+    it.effect("is a tagged, yieldable error: caught by its tag, named ConnectError", () =>
+      Effect.gen(function*() {
+        const error = ConnectError.make("not_found", "nope", { metadata: { "x-a": "1" } })
+        expect(error._tag).toBe("ConnectError")
+        expect(error.name).toBe("ConnectError")
+        expect(error.metadata?.get("x-a")).toBe("1")
+        const caught = yield* Effect.gen(function*() {
+          return yield* error
+        }).pipe(Effect.catchTag("ConnectError", (e) => Effect.succeed(e.code)))
+        expect(caught).toBe("not_found")
+      }))
+  })
+
+  describe("ConnectErrorSchema", () => {
+    const detail = ConnectError.detail(StringValueSchema, { value: "a" })
+
+    it("encodes to the tagged fields and decodes back to a ConnectError", () => {
+      const error = ConnectError.make("permission_denied", "no", { details: [detail] })
+      const encoded = Schema.encodeSync(ConnectErrorSchema)(error)
+      expect(encoded).toEqual({ _tag: "ConnectError", code: "permission_denied", message: "no", details: [detail] })
+      const decoded = Schema.decodeUnknownSync(ConnectErrorSchema)(encoded)
+      expect(decoded).toBeInstanceOf(ConnectError.ConnectError)
+      expect([decoded.code, decoded.message, decoded.details]).toEqual(["permission_denied", "no", [detail]])
+      expect(Schema.is(ConnectErrorSchema)(decoded)).toBe(true)
+      expect(Schema.is(ConnectErrorSchema)(new Error("no"))).toBe(false)
+    })
+
+    it("rejects an unknown code or a missing tag when decoding", () => {
+      expect(() => Schema.decodeUnknownSync(ConnectErrorSchema)({ _tag: "ConnectError", code: "nope", message: "x" })).toThrow()
+      expect(() => Schema.decodeUnknownSync(ConnectErrorSchema)({ code: "internal", message: "x" })).toThrow()
     })
   })
 })

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ import { Compressions } from "@connect-effect/core/Compression"
 import type { Peer } from "@connect-effect/core/Http"
 import * as BunCompression from "./BunCompression.ts"
 import { bun, type BunServer as BunServerHandle, type BunTlsOptions } from "./internal/bun.ts"
+import { unwrapConfig } from "./internal/config.ts"
 
 /**
  * Options of {@link make}.
@@ -180,7 +181,7 @@ export const layerRouterConfig = <R, E = never, R2 = never>(
   config: Config.Wrap<RouterConfigOptions>,
   options: Options & Router.ServerOptions = {}
 ): Layer.Layer<BunServer, ServeError | Config.ConfigError | E, R | R2> =>
-  Layer.unwrap(Effect.map(Config.unwrap(config), (configured) => {
+  Layer.unwrap(Effect.map(unwrapConfig(config), (configured) => {
     const merged: Record<string, unknown> = { ...options }
     for (const [key, value] of Object.entries(configured)) if (value !== undefined) merged[key] = value
     return layerRouter(router, merged as Options & Router.ServerOptions)

@@ -8,7 +8,7 @@
 import type * as http2 from "node:http2"
 import type * as tls from "node:tls"
 import type * as Cause from "effect/Cause"
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -21,6 +21,7 @@ import * as Http1 from "./internal/server/http1.ts"
 import * as Http2 from "./internal/server/http2.ts"
 import * as Listen from "./internal/server/listen.ts"
 import * as NodeCompression from "./NodeCompression.ts"
+import { unwrapConfig } from "./internal/config.ts"
 
 /**
  * What a server runs for every request. It must not fail; defects become a 500 or a reset.
@@ -327,7 +328,7 @@ export const layerConfig = <R>(
 ): Layer.Layer<NodeServer, ServeError | Config.ConfigError, R> =>
   Layer.effect(
     NodeServer,
-    Effect.flatMap(Config.unwrap(config), (configured) => make(handler, overlay(options, configured)))
+    Effect.flatMap(unwrapConfig(config), (configured) => make(handler, overlay(options, configured)))
   )
 
 /**
@@ -345,4 +346,4 @@ export const layerRouterConfig = <R, E = never, R2 = never>(
   config: Config.Wrap<RouterConfigOptions>,
   options: Options & Router.ServerOptions = {}
 ): Layer.Layer<NodeServer, ServeError | Config.ConfigError | E, R | R2> =>
-  Layer.unwrap(Effect.map(Config.unwrap(config), (configured) => layerRouter(router, overlay(options, configured))))
+  Layer.unwrap(Effect.map(unwrapConfig(config), (configured) => layerRouter(router, overlay(options, configured))))

@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { HttpClient } from "@connect-effect/core/Http"
 import { type ClientOptions, Transport, type TransportConfigError, layerConnect as transportConnect, layerGrpc as transportGrpc, layerGrpcWeb as transportGrpcWeb } from "@connect-effect/core/Transport"
 import * as NodeCompression from "./NodeCompression.ts"
 import * as NodeHttpClient from "./NodeHttpClient.ts"
+import { unwrapConfig } from "./internal/config.ts"
 
 /**
  * Options of the Node client transports.
@@ -122,7 +123,7 @@ const fromConfig = <R, C>(
   options: Partial<Options<R>>,
   build: (options: Options<R>) => Layer.Layer<Transport, TransportConfigError, R>
 ): Layer.Layer<Transport, TransportConfigError | Config.ConfigError, R> =>
-  Layer.unwrap(Effect.map(Config.unwrap(config), (configured) => build(overlay(options, configured as object))))
+  Layer.unwrap(Effect.map(unwrapConfig(config), (configured) => build(overlay(options, configured as object))))
 
 /**
  * {@link layerConnect} with its options read from Effect's `Config` (the `ConfigProvider` in
