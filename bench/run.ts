@@ -21,10 +21,10 @@ import { spawnSync } from "node:child_process"
 import { h2load } from "./lib/h2load.ts"
 import { send } from "./lib/http.ts"
 import { measureMemory, type MemoryResult } from "./lib/memory.ts"
-import { BENCH, NODE, ROOT, cpuMicros, helperThreadsCpuMicros, pinned, pinning, rssBytes, run, sleep, startProc } from "./lib/proc.ts"
+import { BENCH, NODE, ROOT, cpuMicros, helperThreadsCpuMicros, pinned, pinning, rssBytes, run, runInstalledPackages, sleep, startProc } from "./lib/proc.ts"
 import { writeReport, type ClientRow, type Results, type Row, type Sample, type ServerStatus } from "./lib/report.ts"
 import { IMPLS, portFree, SPECS, startServer, stopServer, useBaseline, type Impl, type Running } from "./lib/servers.ts"
-import { setup, setupBaseline } from "./lib/setup.ts"
+import { buildPackages, setup, setupBaseline } from "./lib/setup.ts"
 import { summarize } from "./lib/stats.ts"
 import { buildRequest, comparisons, KIND_TITLE, MSGS_PER_CALL, validate, type Comparison } from "./lib/workloads.ts"
 
@@ -95,6 +95,7 @@ const concurrency = (c: Comparison) => {
 
 const main = async (): Promise<number> => {
   const started = Date.now()
+  runInstalledPackages()
   if (config.impls?.includes("ours-node-base") && BASELINE === undefined) {
     log("--impls ours-node-base needs --baseline DIR (another checkout of this repository with npm install done)")
     return 1
@@ -110,7 +111,7 @@ const main = async (): Promise<number> => {
   // the servers load the working tree as it is now: record the commit before anything runs
   const commitAtStart = gitHead()
 
-  const setupNotes = flag("skip-setup") ? [] : await setup()
+  const setupNotes = [await buildPackages(), ...(flag("skip-setup") ? [] : await setup())]
   if (BASELINE !== undefined) setupNotes.push(await setupBaseline(BASELINE.dir))
   const failedSteps = new Map(setupNotes.filter((n) => !n.ok).map((n) => [n.step, n.note]))
   if (failedSteps.has("h2load")) log("h2load is missing: the h2load workloads will be skipped")

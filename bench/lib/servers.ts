@@ -1,7 +1,7 @@
 /** The servers under test: how to start each one (pinned to core 0) and what it speaks. */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { BENCH, BUN, NODE, pinned, sleep, SOURCE_CONDITION, startProc, TRACE_GC_DIR, type Proc } from "./proc.ts"
+import { BENCH, BUN, NODE, pinned, sleep, startProc, TRACE_GC_DIR, type Proc } from "./proc.ts"
 
 export type Impl =
   | "ours-node"
@@ -38,15 +38,15 @@ export interface ServerSpec {
 
 /** The flags every Node server of the bench runs with (`--trace-gc-nvp` under BENCH_TRACE_GC). */
 const NODE_FLAGS: ReadonlyArray<string> = [
-  SOURCE_CONDITION, "--expose-gc", "--disable-warning=ExperimentalWarning", ...(TRACE_GC_DIR === undefined ? [] : ["--trace-gc-nvp"])
+  "--expose-gc", "--disable-warning=ExperimentalWarning", ...(TRACE_GC_DIR === undefined ? [] : ["--trace-gc-nvp"])
 ]
 const ts = (file: string) => (port: number) => [NODE, ...NODE_FLAGS, `${BENCH}/servers/${file}`, "--port", String(port)]
-const bunTs = (file: string) => (port: number) => [BUN, SOURCE_CONDITION, `${BENCH}/servers/${file}`, "--port", String(port)]
+const bunTs = (file: string) => (port: number) => [BUN, `${BENCH}/servers/${file}`, "--port", String(port)]
 
 /**
  * A baseline checkout (`--baseline DIR`: another worktree of this repository with its own
  * `npm install`): ours-node-base runs DIR/bench/servers/ours-node.ts with DIR's node binary,
- * sources and node_modules, and the client driver of the `ours-base` client rows is DIR's.
+ * compiled packages and node_modules, and the client driver of the `ours-base` client rows is DIR's.
  */
 export interface Baseline {
   readonly dir: string
@@ -65,7 +65,7 @@ export const useBaseline = (dir: string): Baseline => {
 export const getBaseline = (): Baseline | undefined => baseline
 
 export const SPECS: Record<Impl, ServerSpec> = {
-  "ours-node": { impl: "ours-node", label: "ours (Node)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("ours-node.ts") },
+  "ours-node": { impl: "ours-node", label: "ours (Node)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("ours-node.ts"), requires: "build" },
   "ours-node-base": {
     impl: "ours-node-base", label: "ours (Node, baseline)", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true,
     argv: (port) => {
@@ -77,7 +77,7 @@ export const SPECS: Record<Impl, ServerSpec> = {
     },
     requires: "baseline"
   },
-  "ours-bun": { impl: "ours-bun", label: "ours (Bun)", h1: true, h2c: false, protocols: ["connect", "grpc-web"], admin: true, argv: bunTs("ours-bun.ts") },
+  "ours-bun": { impl: "ours-bun", label: "ours (Bun)", h1: true, h2c: false, protocols: ["connect", "grpc-web"], admin: true, argv: bunTs("ours-bun.ts"), requires: "build" },
   "connect-node": { impl: "connect-node", label: "connect-node", h1: true, h2c: true, protocols: ["connect", "grpc", "grpc-web"], admin: true, argv: ts("connect-node.ts") },
   "grpc-js": { impl: "grpc-js", label: "grpc-js", h1: false, h2c: true, protocols: ["grpc"], admin: true, argv: ts("grpc-js.ts") },
   "connect-go": {

@@ -95,9 +95,24 @@ export const setup = async (): Promise<Array<SetupNote>> => {
 }
 
 /**
+ * `npm run build` in DIR (`tsc -b` of the packages): the bench runs the compiled packages, as a
+ * user's install does (see runInstalledPackages). Runs even with --skip-setup, so a server never
+ * loads a dist/ older than the sources; up to date, it takes a few seconds.
+ */
+export const buildPackages = async (dir: string = ROOT): Promise<SetupNote> => {
+  const notes: Array<SetupNote> = []
+  await step(notes, "build", async () => {
+    await must(["npm", "run", "--silent", "build"], dir)
+    return `${dir === ROOT ? "the working tree's" : `${dir}'s`} packages compiled to dist/`
+  })
+  return notes[0]!
+}
+
+/**
  * Checks a `--baseline DIR` checkout (another worktree of this repository with its own
- * `npm install`) and generates DIR/bench/gen with DIR's own buf and plugins when it is missing,
- * as the "codegen (TypeScript)" step does for the working tree. Runs even with --skip-setup.
+ * `npm install`), compiles its packages (the baseline server runs them as installed, like ours)
+ * and generates DIR/bench/gen with DIR's own buf and plugins when it is missing, as the
+ * "codegen (TypeScript)" step does for the working tree. Runs even with --skip-setup.
  */
 export const setupBaseline = async (dir: string): Promise<SetupNote> => {
   const notes: Array<SetupNote> = []
@@ -105,6 +120,7 @@ export const setupBaseline = async (dir: string): Promise<SetupNote> => {
     for (const f of ["bench/servers/ours-node.ts", "bench/driver/client.ts", "bench/buf.gen.yaml", "node_modules/@connect-effect/core"]) {
       if (!fs.existsSync(`${dir}/${f}`)) throw new Error(`${dir}/${f} is missing: --baseline wants a checkout of this repository with npm install done`)
     }
+    await must(["npm", "run", "--silent", "build"], dir)
     let gen = "its bench/gen as checked out"
     if (!fs.existsSync(`${dir}/bench/gen/bench/v1/ping_connect.ts`)) {
       const buf = fs.existsSync(`${dir}/node_modules/.bin/buf`) ? `${dir}/node_modules/.bin/buf` : BUF
@@ -116,7 +132,7 @@ export const setupBaseline = async (dir: string): Promise<SetupNote> => {
     // npm install rewrites package-lock.json in an older checkout: that alone is not a change
     const dirty = await run(["git", "-C", dir, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!package-lock.json"])
     const commit = head.code === 0 ? `${head.stdout.trim()}${dirty.stdout.trim() ? " (with uncommitted changes)" : ""}` : "unknown commit"
-    return `${commit}; ${gen}`
+    return `${commit}; packages compiled; ${gen}`
   })
   return notes[0]!
 }
