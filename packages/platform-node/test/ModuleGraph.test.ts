@@ -33,13 +33,17 @@ const schemaModules = (urls: ReadonlyArray<string>) => urls.filter((u) => /\/eff
 
 describe("module graph", () => {
   it("no server, client or extension entry point loads effect/Schema (its graph costs about 6 MB of heap per process)", () => {
-    const specifiers = [...entryPoints("core"), ...entryPoints("platform-node")].filter((s) => !loadsSchema.has(s))
+    // platform-bun's modules import only types from Bun, so Node loads them too
+    const specifiers = [...entryPoints("core"), ...entryPoints("platform-node"), ...entryPoints("platform-bun")]
+      .filter((s) => !loadsSchema.has(s))
     expect(specifiers).toContain("@connect-effect/core/Router")
     expect(specifiers).toContain("@connect-effect/platform-node/NodeServer")
+    expect(specifiers).toContain("@connect-effect/platform-bun/BunServer")
     const urls = loadedBy(specifiers)
     // the imports did load: the library's own modules and Effect's are in the list
     expect(urls.some((u) => u.endsWith("/packages/core/src/ConnectError.ts"))).toBe(true)
     expect(urls.some((u) => u.endsWith("/packages/platform-node/src/NodeServer.ts"))).toBe(true)
+    expect(urls.some((u) => u.endsWith("/packages/platform-bun/src/BunServer.ts"))).toBe(true)
     expect(urls.some((u) => /\/effect\/dist\/Effect\.js$/.test(u))).toBe(true)
     expect(schemaModules(urls)).toEqual([])
   })
