@@ -371,7 +371,7 @@ const markdown = (res: Results, rs: ReadonlyArray<Ratio>, ts: ReadonlyArray<Targ
   for (const r of notes) L.push(`- ${r.id} ${label(r.impl)}: ${r.note}`)
   for (const c of res.clients) if (c.note) L.push(`- client ${c.client} ${c.protocol} h${c.http}: ${c.note}`)
   for (const x of res.memory) if (x.note) L.push(`- memory ${x.impl}: ${x.note}`)
-  L.push("- grpc-js answers gzip-compressed requests with uncompressed responses (its default; setting grpc.default_compression_algorithm on the server did not change that), so in the gRPC + gzip rows it skips the response compression the others do.")
+  L.push("- grpc-js answers gzip-compressed requests with uncompressed responses: its server has no response compression (1.14.7, `serializeMessage` in server-interceptors.js: \"response compression is currently not supported\"), so in the gRPC + gzip rows it skips the response compression the others do (bench/README, \"Reading the other rows below their targets\", measures ours without it).")
   L.push("- Not applicable by design: Bun.serve speaks HTTP/1.1 only (no h2c, no gRPC, bidi only half-duplex), grpc-js speaks only gRPC over HTTP/2, the raw echoes do not speak gzip; those cells are left out.")
   L.push("")
   return L.join("\n")

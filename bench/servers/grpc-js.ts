@@ -39,8 +39,8 @@ export const PingServiceDefinition = {
 
 if (import.meta.main) {
   installAdminHook()
-  // note: grpc-js answers gzip requests with identity responses (its default; the option
-  // grpc.default_compression_algorithm did not change that in 1.14.7), see RESULTS.md
+  // note: grpc-js answers gzip requests with identity responses: its server has no response
+  // compression (1.14.7, server-interceptors.js `serializeMessage`), see RESULTS.md
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 })
   server.addService(PingServiceDefinition, {
     ping: (call: grpc.ServerUnaryCall<MessageShape<typeof PingRequestSchema>, unknown>, callback: grpc.sendUnaryData<MessageShape<typeof PingResponseSchema>>) => {
